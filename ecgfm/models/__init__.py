@@ -1,0 +1,14 @@
+"""Encoders of the four methods, the architecture registry and ``create_model``.
+
+Each family lives in its own file and registers its configurations on import.
+"""
+
+from ecgfm.models._registry import (
+    create_model,
+    is_model,
+    list_models,
+    model_entrypoint,
+    register_model,
+)
+
+__all__ = ["create_model", "is_model", "list_models", "model_entrypoint", "register_model"]
