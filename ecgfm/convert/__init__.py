@@ -1,0 +1,4 @@
+"""Converters from official checkpoints (ECGFounder, ST-MEM) to ecgfm models.
+
+Pickled checkpoints are only ever opened with ``torch.load(..., weights_only=True)``.
+"""

@@ -1,0 +1,1 @@
+"""Readers: WFDB records, PTB-XL, PhysioNet/CinC 2017, plain arrays."""
