@@ -1,0 +1,43 @@
+"""Shared test configuration.
+
+Real data and conformance fixtures live in ``../shared`` next to the repository (read-only).
+``ECGFM_SHARED`` overrides that location. Tests that need it fail loudly when it is missing
+unless ``ECGFM_ALLOW_MISSING_SHARED=1`` is set, in which case they are skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ECGFM_SHARED", REPO.parent / "shared")).resolve()
+DATA = SHARED / "data"
+FIXTURES = SHARED / "fixtures"
+
+
+def require_shared(path: Path) -> Path:
+    """Return ``path`` if it exists; otherwise fail (or skip if explicitly allowed)."""
+    if path.exists():
+        return path
+    msg = f"shared data not found at {path} (set ECGFM_SHARED to the shared/ folder)"
+    if os.environ.get("ECGFM_ALLOW_MISSING_SHARED") == "1":
+        pytest.skip(msg)
+    pytest.fail(msg)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return require_shared(SHARED)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return require_shared(DATA)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return require_shared(FIXTURES)
