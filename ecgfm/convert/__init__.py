@@ -2,3 +2,5 @@
 
 Pickled checkpoints are only ever opened with ``torch.load(..., weights_only=True)``.
 """
+
+from ecgfm.convert.ecgfounder import ecgfounder_state_dict_to_ecgfm, load_ecgfounder  # noqa: F401
