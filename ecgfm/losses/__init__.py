@@ -1,0 +1,27 @@
+"""Losses of the four methods, one ``nn.Module`` per file.
+
+- :class:`SigLIPLoss` — SelfMIS's sigmoid alignment loss (optionally chunked).
+- :class:`InfoNCELoss` — InfoNCE / NT-Xent (sample level).
+- :class:`PatientContrastiveLoss` — CLOCS CMSC / HL patient-level multi-positive InfoNCE.
+- :class:`MaskedReconstructionLoss` — MSE (ST-MEM) or L1 (HL) on masked patches.
+- :class:`HybridLoss` — HL's reconstruction + patient + sample sum, with its parts.
+
+The contrastive losses accept ``gather_distributed=True`` (see :mod:`ecgfm.distributed`): the
+mean over ranks of the per-rank losses equals the single-process loss on the concatenated
+batch, and DDP's gradient averaging yields the single-process gradient. See ``docs/losses.md``.
+"""
+
+from ecgfm.losses.hybrid import HybridLoss, HybridLossOutput
+from ecgfm.losses.infonce import InfoNCELoss
+from ecgfm.losses.masked_reconstruction import MaskedReconstructionLoss
+from ecgfm.losses.patient_contrastive import PatientContrastiveLoss
+from ecgfm.losses.siglip import SigLIPLoss
+
+__all__ = [
+    "HybridLoss",
+    "HybridLossOutput",
+    "InfoNCELoss",
+    "MaskedReconstructionLoss",
+    "PatientContrastiveLoss",
+    "SigLIPLoss",
+]
