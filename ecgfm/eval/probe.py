@@ -138,7 +138,7 @@ def linear_probe(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         val = macro_auroc(yva_m, probs(xv))
         history.append((total / len(xt), val))
         if val > best[0]:
