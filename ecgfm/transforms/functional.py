@@ -289,8 +289,8 @@ def resample(
         method: ``"polyphase"`` = ``scipy.signal.resample_poly(x, up, down)`` with
             ``up/down = fs_out/fs_in`` reduced by :func:`resample_ratio` (default Kaiser(5)
             window, zero padding); output length ``ceil(T * up / down)``.
-            ``"fft"`` = ``scipy.signal.resample(x, round(T * fs_out / fs_in))`` (Fourier
-            method, assumes a periodic signal; the ST-MEM choice).
+            ``"fft"`` = ``scipy.signal.resample(x, floor(T * fs_out / fs_in))`` (Fourier
+            method, assumes a periodic signal; the ST-MEM choice, with its output length).
         max_denominator: largest ``down`` accepted by the polyphase method.
 
     Returns:
@@ -303,7 +303,9 @@ def resample(
     if fs_in == fs_out:
         return x.clone() if _is_torch(x) else x.copy()
     if method == "fft":
-        num = round(n_t * fs_out / fs_in)
+        # floor, as ST-MEM's official Resample (int(T * fs_out / fs_in)); the epsilon keeps
+        # exact ratios such as 5000 * 250 / 500 from rounding down to 2499.
+        num = math.floor(n_t * fs_out / fs_in + 1e-9)
         if num < 1:
             raise ValueError(
                 f"resampling {n_t} samples from {fs_in:g} to {fs_out:g} Hz leaves no sample; "
