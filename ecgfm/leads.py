@@ -99,6 +99,11 @@ def normalize_lead_names(names: Sequence[str]) -> tuple[str, ...]:
         raise TypeError(
             f"leads must be a sequence of names such as ['I', 'II'], not the string {names!r}"
         )
+    if names is None or not hasattr(names, "__iter__"):
+        raise TypeError(
+            "leads must be a sequence of lead names such as ['I', 'II'] (one per channel), "
+            f"got {type(names).__name__}"
+        )
     out = tuple(normalize_lead_name(n) for n in names)
     if not out:
         raise ValueError("leads must name at least one lead")

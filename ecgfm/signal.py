@@ -157,7 +157,10 @@ def as_signal(
         try:
             arr = np.asarray(x)
         except (ValueError, TypeError) as e:
-            raise TypeError(f"{what}: cannot convert input to an array ({e})") from None
+            raise TypeError(
+                f"{what}: cannot convert input to an array ({e}); pass a rectangular (C, T) "
+                "array of numbers (pad or crop records to one length before batching)"
+            ) from None
         if arr.dtype == object:
             raise TypeError(
                 f"{what}: input is a ragged or object array; pass a rectangular (C, T) array "
@@ -196,7 +199,9 @@ def as_signal(
             f"(shape {tuple(arr.shape)}); give one name per channel"
         )
     if n_t == 0:
-        raise ValueError(f"{what}: the signal is empty (T = 0)")
+        raise ValueError(
+            f"{what}: the signal is empty (T = 0); check the reader or drop this record"
+        )
     if n_t < min_samples:
         raise ValueError(
             f"{what}: {n_t} samples ({n_t / float(fs):.3g} s at {float(fs):g} Hz) is too short; "
