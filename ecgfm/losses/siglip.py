@@ -121,6 +121,7 @@ class SigLIPLoss(nn.Module):
         logit_scale: torch.Tensor | float | None,
         logit_bias: torch.Tensor | float | None,
         device: torch.device,
+        dtype: torch.dtype,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         if self.learnable:
             if logit_scale is not None or logit_bias is not None:
@@ -128,10 +129,10 @@ class SigLIPLoss(nn.Module):
                     f"{_NAME}: this loss learns its own scale and bias (learnable=True); do not "
                     "also pass logit_scale/logit_bias, or build it with learnable=False"
                 )
-            return self.log_scale.float().exp(), self.bias.float()
+            return self.log_scale.to(dtype).exp(), self.bias.to(dtype)
         return (
-            _as_scalar_tensor("logit_scale", logit_scale, self._scale, device, positive=True),
-            _as_scalar_tensor("logit_bias", logit_bias, self._bias, device, positive=False),
+            _as_scalar_tensor("logit_scale", logit_scale, self._scale, device, dtype, True),
+            _as_scalar_tensor("logit_bias", logit_bias, self._bias, device, dtype, False),
         )
 
     def forward(
@@ -154,23 +155,23 @@ class SigLIPLoss(nn.Module):
 
         Returns:
             scalar (float32, or float64 for float64 inputs): the sum over all pairs divided
-            by the (global) batch size. The loss is symmetric: swapping ``z0`` and ``z1`` gives the same value.
+            by the (global) batch size. The loss is symmetric: swapping ``z0`` and ``z1``
+            gives the same value.
         """
         check_embeddings(_NAME, z0=z0, z1=z1)
-        scale, bias = self._scale_bias(logit_scale, logit_bias, z0.device)
+        dtype = compute_dtype(z0, z1)
+        scale, bias = self._scale_bias(logit_scale, logit_bias, z0.device, dtype)
         if self.check_finite:
             check_all_finite(_NAME, z0=z0, z1=z1, logit_scale=scale, logit_bias=bias)
             if logit_scale is not None and not bool(scale.detach() > 0):
                 raise ValueError(f"{_NAME}: logit_scale must be > 0, got {float(scale):.6g}")
         with torch.autocast(device_type=z0.device.type, enabled=False):
-            dtype = compute_dtype(z0, z1)
             rows = prepare(z0, dtype, self.normalize)
             cols = prepare(z1, dtype, self.normalize)
             cols, offset, world = gather_columns(cols, enabled=self.gather_distributed)
             n_total = cols.shape[0]
             row_ids = torch.arange(offset, offset + rows.shape[0], device=rows.device)
             col_ids = torch.arange(n_total, device=rows.device)
-            scale, bias = scale.to(rows.dtype), bias.to(rows.dtype)
             per_row = sigmoid_cross_entropy(
                 rows, cols, scale, bias, row_ids, col_ids, self.chunk_size
             )
@@ -182,21 +183,21 @@ def _as_scalar_tensor(
     value: torch.Tensor | float | None,
     default: float,
     device: torch.device,
-    *,
+    dtype: torch.dtype,
     positive: bool,
 ) -> torch.Tensor:
-    """A 0-d float32 tensor on ``device`` (keeps autograd for tensor inputs)."""
+    """A 0-d tensor of ``dtype`` on ``device`` (keeps autograd for tensor inputs)."""
     if value is None:
-        return torch.tensor(default, dtype=torch.float32, device=device)
+        return torch.tensor(default, dtype=dtype, device=device)
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"{_NAME}: {name} must be a scalar, got shape {tuple(value.shape)}")
         if not value.is_floating_point():
             raise TypeError(f"{_NAME}: {name} must be a floating tensor, got {value.dtype}")
-        return value.reshape(()).to(device=device, dtype=torch.float32)
+        return value.reshape(()).to(device=device, dtype=dtype)
     checked = (
         check_positive(name, value, loss=_NAME)
         if positive
         else check_finite_real(name, value, loss=_NAME)
     )
-    return torch.tensor(checked, dtype=torch.float32, device=device)
+    return torch.tensor(checked, dtype=dtype, device=device)
