@@ -3,7 +3,7 @@
 Each family lives in its own file and registers its configurations on import.
 """
 
-from ecgfm.models import net1d, selfmis, st_mem  # noqa: F401  (register their configs)
+from ecgfm.models import dualview, hl_vit, net1d, selfmis, st_mem  # noqa: F401  (registration)
 from ecgfm.models._registry import (
     create_model,
     is_model,
