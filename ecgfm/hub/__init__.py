@@ -1,0 +1,62 @@
+"""The pretrained-weight hub: cards, ``from_pretrained``, ``save_pretrained``, ``embed``.
+
+- :class:`PretrainedCard` describes one set of weights (architecture, input contract,
+  preprocessing, weights location and checksum, licence, provenance, metrics).
+- :func:`list_pretrained` / :func:`pretrained_card` query the registry of pretrained entries
+  (kept apart from the architecture registry of :mod:`ecgfm.models`).
+- :func:`from_pretrained` loads a directory, an ``hf-hub:`` id or a registered name and returns a
+  :class:`PretrainedEncoder`, whose ``embed`` prepares raw data the way the card says.
+- :func:`save_pretrained` writes the ecgfm directory format (``config.json``,
+  ``model.safetensors``, ``README.md`` model card), ready to upload to the Hugging Face Hub.
+
+See ``docs/hub.md``.
+"""
+
+import ecgfm.hub._builtin_cards  # noqa: F401  (registers the built-in entries)
+from ecgfm.hub._api import embed
+from ecgfm.hub._card import InputSpec, Metric, PretrainedCard, TrainingInfo, WeightsSpec
+from ecgfm.hub._errors import (
+    ArchitectureMismatchError,
+    PretrainedNotFoundError,
+    WeightsIntegrityError,
+    WeightsUnavailableError,
+)
+from ecgfm.hub._io import bundled_weights_dirs, sha256_file
+from ecgfm.hub._markdown import card_to_markdown
+from ecgfm.hub._model import PretrainedEncoder
+from ecgfm.hub._pretrained_registry import (
+    is_pretrained,
+    list_pretrained,
+    pretrained_card,
+    register_pretrained,
+    unregister_pretrained,
+)
+from ecgfm.hub._resolve import from_pretrained, load_ecgfounder_pretrained, load_st_mem
+from ecgfm.hub._save import make_card, save_pretrained
+
+__all__ = [
+    "ArchitectureMismatchError",
+    "InputSpec",
+    "Metric",
+    "PretrainedCard",
+    "PretrainedEncoder",
+    "PretrainedNotFoundError",
+    "TrainingInfo",
+    "WeightsIntegrityError",
+    "WeightsSpec",
+    "WeightsUnavailableError",
+    "bundled_weights_dirs",
+    "card_to_markdown",
+    "embed",
+    "from_pretrained",
+    "is_pretrained",
+    "list_pretrained",
+    "load_ecgfounder_pretrained",
+    "load_st_mem",
+    "make_card",
+    "pretrained_card",
+    "register_pretrained",
+    "save_pretrained",
+    "sha256_file",
+    "unregister_pretrained",
+]

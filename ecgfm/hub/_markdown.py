@@ -1,0 +1,153 @@
+"""Render a :class:`PretrainedCard` as a human-readable model card (``README.md``).
+
+The file starts with the YAML front matter the Hugging Face Hub reads (licence, library,
+tags), so a directory written by ``save_pretrained`` can be uploaded as is.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ecgfm.hub._card import PretrainedCard
+
+__all__ = ["card_to_markdown"]
+
+_HF_LICENSES = {
+    "mit": "mit",
+    "apache-2.0": "apache-2.0",
+    "bsd-3-clause": "bsd-3-clause",
+    "cc-by-4.0": "cc-by-4.0",
+    "cc by 4.0": "cc-by-4.0",
+    "cc-by-nc-4.0": "cc-by-nc-4.0",
+    "cc by-nc 4.0": "cc-by-nc-4.0",
+}
+
+
+def _hf_license(license_: str) -> str:
+    return _HF_LICENSES.get(license_.strip().lower(), "other")
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def card_to_markdown(card: PretrainedCard) -> str:
+    """The model card of ``card`` as Markdown with Hugging Face front matter."""
+    inp, w, tr = card.input, card.weights, card.training
+    tags = ["ecg", "ecgfm", "pytorch", *card.tags]
+    lines = [
+        "---",
+        f"license: {_hf_license(card.license)}",
+    ]
+    if _hf_license(card.license) == "other":
+        lines.append(f"license_name: {json.dumps(card.license)}")
+    lines += [
+        "library_name: ecgfm",
+        "tags:",
+        *[f"- {json.dumps(t)}" for t in dict.fromkeys(tags)],
+        "---",
+        "",
+        f"# {card.name}",
+        "",
+    ]
+    if card.description:
+        lines += [card.description, ""]
+    if not w.redistributable:
+        lines += [
+            f"> **Not redistributable.** The licence ({card.license}) forbids re-hosting these "
+            "weights: keep this directory private and do not upload it.",
+            "",
+        ]
+    lines += [
+        "## Usage",
+        "",
+        "```python",
+        "import ecgfm",
+        "",
+        'model = ecgfm.from_pretrained("path/to/this/directory")  # or an hf-hub: id',
+        "emb = model.embed(signal, fs=fs, leads=leads)  # signal (C, T) in mV, any fs / lead order",
+        "```",
+        "",
+        "`embed` resamples, selects/derives leads, windows and preprocesses the input as below.",
+        "",
+        "## Architecture",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        f"| architecture | `{card.arch}` |",
+        f"| constructor args | `{_cell(json.dumps(dict(card.arch_args), sort_keys=True))}` |",
+        f"| embedding dim | {card.embed_dim} |",
+        f"| parameters | {card.num_params:,} |",
+        "",
+        "## Input contract",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        f"| sampling rate | {inp.fs:g} Hz |",
+        f"| leads | {', '.join(inp.leads)} |",
+        f"| window length | {inp.length} samples ({inp.length / inp.fs:g} s) |",
+        f"| units | {inp.units} |",
+        f"| preprocessing preset | `{inp.preset}` |",
+        "",
+    ]
+    if inp.preset_config is not None:
+        lines += [
+            "Preset configuration (filters and normalisation):",
+            "",
+            "```json",
+            json.dumps(inp.preset_config, indent=2, sort_keys=True),
+            "```",
+            "",
+        ]
+    lines += [
+        "## Weights",
+        "",
+        "| field | value |",
+        "| --- | --- |",
+        f"| format | {w.format} |",
+        f"| storage dtype | {w.storage_dtype} |",
+    ]
+    if w.file:
+        lines.append(f"| file | `{w.file}` |")
+    if w.sha256:
+        lines.append(f"| sha256 | `{w.sha256}` |")
+    if w.hf_repo_id:
+        rev = w.hf_revision or "main"
+        lines.append(f"| Hugging Face | `{w.hf_repo_id}` / `{w.hf_filename}` @ `{rev}` |")
+    if w.user_file_hint:
+        lines.append(f"| how to obtain | {_cell(w.user_file_hint)} |")
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"- Data: {tr.data}",
+        f"- Steps: {tr.steps if tr.steps is not None else 'not reported'}",
+        f"- Compute: {tr.compute or 'not reported'}",
+    ]
+    if tr.recipe:
+        lines.append(f"- Recipe: {tr.recipe}")
+    lines += ["", "## Metrics", ""]
+    if card.metrics:
+        lines += [
+            "| task | dataset | split | metric | value | command |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for m in card.metrics:
+            lines.append(
+                f"| {_cell(m.task)} | {_cell(m.dataset)} | {_cell(m.split)} | "
+                f"{_cell(m.metric)} | {m.value:.4f} | `{_cell(m.command)}` |"
+            )
+    else:
+        lines.append("No metrics measured by ecgfm for these weights yet.")
+    lines += [
+        "",
+        "## Licence",
+        "",
+        card.license,
+        "",
+        "## Citation",
+        "",
+        card.paper,
+        "",
+    ]
+    return "\n".join(lines)

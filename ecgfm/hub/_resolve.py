@@ -1,0 +1,288 @@
+"""``from_pretrained``: resolve a name or path to weights, build the encoder, load strictly.
+
+Resolution order of ``name_or_path``:
+
+1. an existing local directory in the ecgfm format (``config.json`` + ``model.safetensors``);
+2. ``"hf-hub:owner/repo"``: the same two files from the Hugging Face Hub, through its cache
+   (``HF_HOME`` / ``HF_HUB_CACHE`` / ``HF_HUB_OFFLINE`` honoured, read at call time);
+3. a registered name (:func:`ecgfm.list_pretrained`): ``checkpoint_path`` if given, else the
+   bundled file in ``weights/`` (sha256-verified), else the card's Hugging Face entry
+   (``revision`` given explicitly skips the bundled copy), else, for weights the user must
+   supply (ST-MEM), an error that explains the licence and where to get the file.
+
+Official checkpoints (ECGFounder ``.pth``, ST-MEM ``encoder.pth``) go through the converters
+in :mod:`ecgfm.convert`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ecgfm.hub._card import PretrainedCard
+from ecgfm.hub._errors import (
+    ArchitectureMismatchError,
+    PretrainedNotFoundError,
+    WeightsIntegrityError,
+    WeightsUnavailableError,
+)
+from ecgfm.hub._hf import hf_download, parse_hf_id
+from ecgfm.hub._io import (
+    bundled_weights_dirs,
+    check_storage_dtype,
+    find_bundled_file,
+    load_state_dict_strict,
+    read_safetensors,
+    verify_sha256,
+)
+from ecgfm.hub._model import PretrainedEncoder
+from ecgfm.hub._pretrained_registry import _suggestion, is_pretrained, pretrained_card
+from ecgfm.hub._save import CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME
+
+__all__ = ["from_pretrained", "load_ecgfounder_pretrained", "load_st_mem"]
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {
+    None: None,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    torch.float32: torch.float32,
+    torch.float16: torch.float16,
+    torch.bfloat16: torch.bfloat16,
+}
+
+
+def _read_config(path: Path) -> PretrainedCard:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WeightsIntegrityError(f"{path} is not readable JSON ({err})") from None
+    if not isinstance(config, dict) or config.get("format") != "ecgfm":
+        raise WeightsIntegrityError(
+            f'{path} is not an ecgfm config (no "format": "ecgfm"); directories for '
+            "from_pretrained are written by ecgfm.save_pretrained"
+        )
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise WeightsIntegrityError(
+            f"{path} has format_version {version!r}; this ecgfm reads up to {FORMAT_VERSION}: "
+            "upgrade ecgfm"
+        )
+    try:
+        return PretrainedCard.from_dict(config["card"])
+    except (KeyError, ValueError, TypeError) as err:
+        raise WeightsIntegrityError(f"{path}: invalid card ({err})") from None
+
+
+def _build(card: PretrainedCard) -> nn.Module:
+    from ecgfm.models import create_model, is_model
+
+    if not is_model(card.arch):
+        raise ArchitectureMismatchError(
+            f"card {card.name!r} needs architecture {card.arch!r}, which this version of ecgfm "
+            "does not have (ecgfm.models.list_models()); upgrade ecgfm"
+        )
+    return create_model(card.arch, **dict(card.arch_args))
+
+
+def _load_ecgfm_file(card: PretrainedCard, path: Path, *, verify: bool = True) -> nn.Module:
+    """Build ``card.arch`` and load the safetensors ``path`` into it, strictly."""
+    what = f"weights of {card.name!r}"
+    if verify and card.weights.sha256 is not None:
+        verify_sha256(path, card.weights.sha256, what=what)
+    elif verify:
+        logger.warning("%s: %s has no sha256 in its card; integrity not verified", what, path)
+    state, metadata = read_safetensors(path, what=what)
+    stored_arch = metadata.get("ecgfm_arch")
+    if stored_arch is not None and stored_arch != card.arch:
+        raise ArchitectureMismatchError(
+            f"{what}: {path} holds weights of architecture {stored_arch!r} but the card says "
+            f"{card.arch!r}"
+        )
+    check_storage_dtype(state, card.weights.storage_dtype, what=what)
+    model = _build(card)
+    load_state_dict_strict(model, state, what=what)
+    return model
+
+
+def _load_directory(directory: Path) -> tuple[nn.Module, PretrainedCard]:
+    config_path = directory / CONFIG_NAME
+    weights_path = directory / WEIGHTS_NAME
+    if not config_path.is_file():
+        raise WeightsUnavailableError(
+            f"{directory} is not an ecgfm model directory: {CONFIG_NAME} is missing (expected "
+            f"{CONFIG_NAME} + {WEIGHTS_NAME} written by ecgfm.save_pretrained)"
+        )
+    card = _read_config(config_path)
+    if card.weights.format != "ecgfm":
+        raise WeightsIntegrityError(f"{config_path}: weights.format must be 'ecgfm' in a directory")
+    if not weights_path.is_file():
+        raise WeightsUnavailableError(
+            f"{directory}: {WEIGHTS_NAME} is missing (the directory is incomplete; save it again)"
+        )
+    return _load_ecgfm_file(card, weights_path), card
+
+
+def _from_card(
+    card: PretrainedCard, *, revision: str | None, checkpoint_path: str | os.PathLike[str] | None
+) -> nn.Module:
+    w = card.weights
+    if revision is not None and w.hf_repo_id is None:
+        raise ValueError(
+            f"revision={revision!r} only applies to Hugging Face entries; {card.name!r} has none"
+        )
+    if checkpoint_path is not None:
+        path = Path(checkpoint_path).expanduser()
+        if not path.is_file():
+            raise WeightsUnavailableError(f"checkpoint_path {path} does not exist")
+        return _load_card_file(card, path, local=True)
+    if w.format == "ecgfm" and w.file is not None and revision is None:
+        bundled = find_bundled_file(w.file)
+        if bundled is not None:
+            return _load_ecgfm_file(card, bundled)
+        if w.hf_repo_id is None:
+            searched = ", ".join(str(d) for d in bundled_weights_dirs()) or "none"
+            raise WeightsUnavailableError(
+                f"{card.name!r}: bundled file {w.file!r} not found (searched: {searched}); "
+                "reinstall ecgfm (`pip install .` ships weights/ in the wheel) or set "
+                "ECGFM_WEIGHTS_DIR to a directory holding it"
+            )
+    if w.hf_repo_id is not None:
+        filename = w.hf_filename or WEIGHTS_NAME
+        path = hf_download(w.hf_repo_id, filename, revision=revision or w.hf_revision)
+        return _load_card_file(card, path, local=False)
+    hint = w.user_file_hint or "see the card"
+    raise WeightsUnavailableError(
+        f"{card.name!r}: these weights are not bundled or hosted by ecgfm (licence: "
+        f"{card.license}; redistribution not allowed). Obtain the file yourself — {hint} — and "
+        f"pass it: ecgfm.from_pretrained({card.name!r}, checkpoint_path='path/to/file')"
+    )
+
+
+def _load_card_file(card: PretrainedCard, path: Path, *, local: bool) -> nn.Module:
+    """Load a file of the card's format; user-supplied files of hosted entries are verified."""
+    fmt = card.weights.format
+    if fmt == "ecgfm":
+        return _load_ecgfm_file(card, path)
+    if card.weights.sha256 is not None:
+        verify_sha256(path, card.weights.sha256, what=f"weights of {card.name!r}")
+    if fmt == "ecgfounder":
+        from ecgfm.convert.ecgfounder import load_ecgfounder
+
+        n_classes = int(card.arch_args.get("n_classes", 150))
+        return load_ecgfounder(path, num_leads=len(card.input.leads), n_classes=n_classes)
+    from ecgfm.convert.st_mem import load_st_mem_encoder
+
+    return load_st_mem_encoder(path, in_leads=card.input.leads)
+
+
+def _finish(model: nn.Module, card: PretrainedCard, device: Any, dtype: Any) -> PretrainedEncoder:
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be float32, float16 or bfloat16 (or None), got {dtype!r}")
+    out = PretrainedEncoder(model, card)
+    target_dtype = _DTYPES[dtype] or torch.float32
+    out = out.to(device=device, dtype=target_dtype) if device is not None else out.to(target_dtype)
+    return out.eval()
+
+
+def from_pretrained(
+    name_or_path: str | os.PathLike[str],
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | str | None = None,
+    revision: str | None = None,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+) -> PretrainedEncoder:
+    """Load a pretrained encoder with its card and preprocessing (see the module docstring).
+
+    Args:
+        name_or_path: a directory written by :func:`save_pretrained`, ``"hf-hub:owner/repo"``
+            or a registered name (:func:`list_pretrained`).
+        device: where to put the model (default: CPU).
+        dtype: parameter dtype (default float32; fp16/bf16-stored weights are upcast).
+        revision: Hugging Face branch, tag or commit (``hf-hub:`` ids and hosted entries).
+        checkpoint_path: a local weight file for a registered entry (required for entries
+            whose licence forbids hosting, e.g. ST-MEM; the card's sha256 is checked when the
+            card has one).
+
+    Returns:
+        A :class:`PretrainedEncoder` in ``eval()`` mode.
+
+    Raises:
+        PretrainedNotFoundError: unknown name (with close matches), repository or revision.
+        WeightsUnavailableError: missing file, offline with an empty cache, no user file.
+        WeightsIntegrityError: sha256 mismatch, unreadable or tampered files.
+        ArchitectureMismatchError: the weights do not fit the card's architecture.
+    """
+    if isinstance(name_or_path, os.PathLike) or (
+        isinstance(name_or_path, str) and Path(name_or_path).expanduser().is_dir()
+    ):
+        directory = Path(name_or_path).expanduser()
+        if not directory.is_dir():
+            raise WeightsUnavailableError(f"{directory} is not a directory (or does not exist)")
+        if revision is not None or checkpoint_path is not None:
+            raise ValueError("revision= and checkpoint_path= do not apply to a local directory")
+        model, card = _load_directory(directory)
+        return _finish(model, card, device, dtype)
+    if not isinstance(name_or_path, str):
+        raise TypeError(
+            f"name_or_path must be a string or a path, got {type(name_or_path).__name__}"
+        )
+    if name_or_path.startswith("hf-hub:"):
+        if checkpoint_path is not None:
+            raise ValueError("checkpoint_path= does not apply to an hf-hub: id")
+        repo = parse_hf_id(name_or_path)
+        config_path = hf_download(repo, CONFIG_NAME, revision=revision)
+        weights_path = hf_download(repo, WEIGHTS_NAME, revision=revision)
+        if weights_path.parent != config_path.parent:
+            raise WeightsIntegrityError(
+                f"{repo}: config.json and model.safetensors resolved to different snapshots"
+            )
+        model, card = _load_directory(config_path.parent)
+        return _finish(model, card, device, dtype)
+    if is_pretrained(name_or_path):
+        card = pretrained_card(name_or_path)
+        model = _from_card(card, revision=revision, checkpoint_path=checkpoint_path)
+        return _finish(model, card, device, dtype)
+    p = Path(name_or_path).expanduser()
+    if p.is_file():
+        raise ValueError(
+            f"{p} is a file; from_pretrained takes a directory written by save_pretrained. For "
+            "an official checkpoint use checkpoint_path= with its registered name (e.g. "
+            "from_pretrained('ecgfounder-12lead', checkpoint_path=...)) or `ecgfm convert`"
+        )
+    hint = _suggestion(name_or_path)
+    if "/" in name_or_path or os.sep in name_or_path:
+        hint += (
+            f" No directory {p} exists; for a Hugging Face repository write "
+            f"'hf-hub:{name_or_path}'."
+        )
+    raise PretrainedNotFoundError(
+        f"{name_or_path!r} is not a directory, an 'hf-hub:owner/repo' id or a registered "
+        f"pretrained name.{hint} Registered: ecgfm.list_pretrained()."
+    )
+
+
+def load_ecgfounder_pretrained(
+    path: str | os.PathLike[str], *, lead1: bool = False, **kwargs: Any
+) -> PretrainedEncoder:
+    """An official ECGFounder ``.pth`` as a :class:`PretrainedEncoder` (card + preprocessing)."""
+    name = "ecgfounder-lead1" if lead1 else "ecgfounder-12lead"
+    return from_pretrained(name, checkpoint_path=path, **kwargs)
+
+
+def load_st_mem(path: str | os.PathLike[str], **kwargs: Any) -> PretrainedEncoder:
+    """The official ST-MEM ViT-B encoder (``encoder.pth`` you downloaded) with its card.
+
+    ST-MEM weights are CC BY-NC 4.0: ecgfm never bundles or hosts them. Get ``encoder.pth``
+    from the official ST-MEM repository (bakqui/ST-MEM on GitHub) and pass its path.
+    """
+    return from_pretrained("st-mem-vit-base", checkpoint_path=path, **kwargs)

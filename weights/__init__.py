@@ -1,0 +1,1 @@
+"""Bundled pretrained weights, installed as the package ``ecgfm._weights`` (see README.md)."""
