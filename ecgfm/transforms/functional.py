@@ -237,20 +237,28 @@ def _polyphase_filter(up: int, down: int, n_in: int) -> tuple[np.ndarray, int, i
 
 
 def _resample_poly_torch(x: torch.Tensor, up: int, down: int) -> torch.Tensor:
+    """``upfirdn`` in polyphase form: output ``m`` of the full convolution of the zero-stuffed
+    input with ``h`` is ``sum_q h[q * up + m % up] * x[m // up - q]``, i.e. one short
+    convolution per phase ``m % up`` (one conv1d with ``up`` output channels), evaluated
+    only at the indices ``(n_pre_remove + i) * down`` that scipy keeps."""
     flat, lead_shape = _flatten(x)
     n_in = flat.shape[-1]
     h_np, n_pre_remove, n_out = _polyphase_filter(up, down, n_in)
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
-    h = torch.as_tensor(h_np, dtype=work, device=x.device)
-    n_taps = h.numel()
-    upsampled = flat.new_zeros((flat.shape[0], (n_in - 1) * up + 1), dtype=work)
-    upsampled[:, ::up] = flat.to(work)
-    padded = F.pad(upsampled, (n_taps - 1, n_taps - 1))
-    # Only the outputs scipy keeps: full-convolution indices (n_pre_remove + i) * down.
-    start = n_pre_remove * down
-    stop = (n_pre_remove + n_out - 1) * down + n_taps
-    y = F.conv1d(padded[:, None, start:stop], h.flip(0)[None, None, :], stride=down)
-    return y[:, 0, :n_out].to(x.dtype).reshape(*lead_shape, n_out)
+    n_taps = -(-h_np.size // up)
+    phases = np.zeros(n_taps * up)
+    phases[: h_np.size] = h_np
+    # weight[p, 0, j] = h[(n_taps - 1 - j) * up + p]: conv1d correlates, so flip each phase.
+    weight = torch.as_tensor(phases.reshape(n_taps, up).T[:, ::-1].copy(), dtype=work)
+    weight = weight.to(x.device)[:, None, :]
+    padded = F.pad(flat.to(work)[:, None, :], (n_taps - 1, n_taps - 1))
+    wanted = (n_pre_remove + torch.arange(n_out, device=x.device)) * down
+    if up == 1:  # pure decimation: compute only every `down`-th output
+        first = int(wanted[0])
+        y = F.conv1d(padded[..., first:], weight, stride=down)[:, 0, :n_out]
+    else:
+        y = F.conv1d(padded, weight)[:, wanted % up, wanted // up]
+    return y.to(x.dtype).reshape(*lead_shape, n_out)
 
 
 def _resample_fft_torch(x: torch.Tensor, num: int) -> torch.Tensor:
