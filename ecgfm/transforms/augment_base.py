@@ -1,0 +1,313 @@
+"""Base class of the batched augmentations, sequential composition, and shared kernels.
+
+An :class:`Augmentation` is applied to each record of a batch independently with probability
+``p``; its random parameters are drawn per record (see :mod:`ecgfm.transforms._random` for the
+seeding contract). Subclasses implement ``_apply_rows_(x, idx, generator)``, which modifies the
+records ``idx`` of a ``(B, C, T)`` tensor **in place** and touches no other record. The public
+``__call__`` copies the input once (unless ``inplace=True``) and returns the caller's kind of
+array; :class:`Compose` copies once and then runs every op in place on that copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ecgfm.transforms import _random as R
+
+__all__ = ["Augmentation", "Compose"]
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+class Augmentation:
+    """Base class: a random transform applied to each record with probability ``p``.
+
+    Call it on a signal ``(C, T)`` or a batch ``(B, C, T)`` (numpy or torch, any device)::
+
+        y = op(x, generator=torch.Generator().manual_seed(0))
+
+    Args of ``__call__``:
+        x: float signal or batch; numpy input gives numpy output.
+        generator: optional ``torch.Generator`` (CPU: identical draws on every device).
+        inplace: modify ``x`` instead of a copy (saves one pass over the batch).
+        check_finite: refuse NaN/Inf input (one reduction over the batch); pass ``False`` for
+            data already validated upstream.
+    """
+
+    #: shortest signal (in samples) the op accepts
+    min_samples: int = 2
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = R.check_probability(p)
+
+    def __call__(
+        self,
+        x: ArrayT,
+        *,
+        generator: torch.Generator | None = None,
+        inplace: bool = False,
+        check_finite: bool = True,
+    ) -> ArrayT:
+        generator = R.check_generator(generator)
+        batch, restore = R.as_batch(
+            x,
+            type(self).__name__,
+            min_samples=self.min_samples,
+            finite=check_finite,
+            writable=inplace,
+        )
+        out = batch if inplace else batch.clone()
+        self.apply_(out, generator)
+        return restore(out)
+
+    def apply_(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Apply in place to a validated float batch ``(B, C, T)``; return ``x``."""
+        self.check_input(x)
+        idx = R.gate(x.shape[0], self.p, generator)
+        if idx.numel():
+            self._apply_rows_(x, idx, generator)
+        return x
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Op-specific validation of a ``(B, C, T)`` batch (lengths, lead count)."""
+        if x.shape[-1] < self.min_samples:
+            raise ValueError(
+                f"{type(self).__name__} needs at least {self.min_samples} samples, got "
+                f"{x.shape[-1]}"
+            )
+
+    def _apply_rows_(
+        self, x: torch.Tensor, idx: torch.Tensor, generator: torch.Generator | None
+    ) -> None:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        fields = {k: v for k, v in vars(self).items() if not k.startswith("_")}
+        return ", ".join(f"{k}={v!r}" for k, v in fields.items())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class Compose(Augmentation):
+    """Apply augmentations one after the other, each with its own probability.
+
+    The input is copied once (unless ``inplace=True``); every op then works in place on that
+    copy, on the records it was drawn for. ``p`` gates the whole pipeline per record.
+
+    Args:
+        ops: the augmentations, applied in order.
+        p: probability that a record goes through the pipeline at all (default 1).
+    """
+
+    def __init__(self, ops: Sequence[Augmentation], p: float = 1.0) -> None:
+        super().__init__(p)
+        if isinstance(ops, Augmentation):
+            ops = [ops]
+        ops = list(ops)
+        for i, op in enumerate(ops):
+            if not isinstance(op, Augmentation):
+                raise TypeError(
+                    f"ops[{i}] is {type(op).__name__}, not an ecgfm Augmentation; wrap custom "
+                    "code in a subclass of ecgfm.transforms.augment.Augmentation"
+                )
+        self.ops = ops
+        self.min_samples = max([2, *(op.min_samples for op in ops)])
+
+    def check_input(self, x: torch.Tensor) -> None:
+        for op in self.ops:
+            op.check_input(x)
+
+    def apply_(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        self.check_input(x)
+        if self.p >= 1.0:
+            for op in self.ops:
+                op.apply_(x, generator)
+            return x
+        idx = R.gate(x.shape[0], self.p, generator)
+        if idx.numel():
+            self._apply_rows_(x, idx, generator)
+        return x
+
+    def _apply_rows_(
+        self, x: torch.Tensor, idx: torch.Tensor, generator: torch.Generator | None
+    ) -> None:
+        rows = take_rows(x, idx)
+        for op in self.ops:
+            op.apply_(rows, generator)
+        put_rows_(x, idx, rows)
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __repr__(self) -> str:
+        inner = ",\n".join(f"    {op!r}" for op in self.ops)
+        return f"Compose([\n{inner}\n], p={self.p})"
+
+
+# ------------------------------------------------------------------------------ kernels
+
+
+def is_all(idx: torch.Tensor, batch: int) -> bool:
+    return idx.numel() == batch
+
+
+def take_rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Records ``idx`` of ``x``: ``x`` itself when all are chosen, else a gathered copy."""
+    if is_all(idx, x.shape[0]):
+        return x
+    return x.index_select(0, R.index_on(idx, x))
+
+
+def put_rows_(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> None:
+    """Write ``rows`` back into records ``idx`` of ``x`` (no-op if ``rows`` is ``x``)."""
+    if rows is x:
+        return
+    if is_all(idx, x.shape[0]):
+        x.copy_(rows)
+    else:
+        x.index_copy_(0, R.index_on(idx, x), rows)
+
+
+def dense(values: torch.Tensor, idx: torch.Tensor, batch: int, fill: float) -> torch.Tensor:
+    """Scatter per-record ``values`` ``(n, ...)`` into ``(batch, ...)``, ``fill`` elsewhere."""
+    if values.shape[0] == batch:
+        return values
+    out = torch.full((batch, *values.shape[1:]), fill, dtype=values.dtype, device=values.device)
+    out[idx.to(values.device)] = values
+    return out
+
+
+def scale_rows_(x: torch.Tensor, idx: torch.Tensor, factor: torch.Tensor) -> None:
+    """Multiply records ``idx`` by ``factor`` ``(n, C or 1, 1)`` in place.
+
+    When at least half the records are chosen, one broadcast multiply over the batch (factor
+    exactly 1 elsewhere, which leaves those records bit-identical) beats gather + scatter.
+    """
+    b = x.shape[0]
+    if 2 * idx.numel() >= b:
+        x.mul_(R.param(dense(factor, idx, b, 1.0), x, b, factor.shape[1], 1))
+    else:
+        rows = take_rows(x, idx)
+        rows.mul_(R.param(factor, x, *factor.shape))
+        put_rows_(x, idx, rows)
+
+
+def add_outer_rows_(
+    x: torch.Tensor, idx: torch.Tensor, amplitude: torch.Tensor, wave: torch.Tensor
+) -> None:
+    """``x[idx] += amplitude * wave`` with ``amplitude (n, C, 1)`` and ``wave (n, 1, T)``.
+
+    Uses ``addcmul_`` so the ``(n, C, T)`` product is never materialised.
+    """
+    b = x.shape[0]
+    amp = R.param(amplitude, x, *amplitude.shape)
+    wav = R.param(wave, x, *wave.shape)
+    if 2 * idx.numel() >= b:
+        x.addcmul_(dense(amp, idx, b, 0.0), dense(wav, idx, b, 0.0))
+    else:
+        rows = take_rows(x, idx)
+        rows.addcmul_(amp, wav)
+        put_rows_(x, idx, rows)
+
+
+def lead_std(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Standard deviation over time of each lead of records ``idx``: ``(n, C, 1)`` float64 CPU.
+
+    Computed from two cheap reductions (sum and sum of squares) instead of ``torch.var``,
+    which is several times slower on CPU; float64 accumulation keeps it accurate.
+    """
+    rows = x if is_all(idx, x.shape[0]) else x.index_select(0, R.index_on(idx, x))
+    n_t = rows.shape[-1]
+    mean = rows.sum(-1, keepdim=True, dtype=torch.float64) / n_t
+    power = torch.linalg.vector_norm(rows, dim=-1, keepdim=True, dtype=torch.float64) ** 2 / n_t
+    return (power - mean**2).clamp_min(0.0).sqrt().cpu()
+
+
+def lead_std_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Per-lead standard deviation ``(n, C, 1)`` (float64, CPU) of an already gathered batch."""
+    return lead_std(rows, torch.arange(rows.shape[0]))
+
+
+def zero_leads_(x: torch.Tensor, rec: torch.Tensor, lead: torch.Tensor) -> None:
+    """Set ``x[rec[k], lead[k], :] = 0`` for every ``k`` in place (any memory layout)."""
+    if rec.numel() == 0:
+        return
+    c = x.shape[1]
+    rec_d, lead_d = R.index_on(rec, x), R.index_on(lead, x)
+    if x.stride(0) == c * x.stride(1):  # (B, C) merge into one axis without a copy
+        x.flatten(0, 1).index_fill_(0, rec_d * c + lead_d, 0.0)
+    else:
+        x.index_put_((rec_d, lead_d), torch.zeros((), dtype=x.dtype, device=x.device))
+
+
+def interval_index(
+    starts: torch.Tensor, lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Sample positions of per-record intervals, padded to the longest.
+
+    Args:
+        starts, lengths: ``(n,)`` int64; every length is at least 1.
+
+    Returns:
+        ``(pos, valid, max_len)``: ``pos (n, 1, L)`` int64 positions, padding repeats each
+        interval's last sample; ``valid (n, 1, L)`` bool marks the real ones.
+    """
+    max_len = int(lengths.max()) if lengths.numel() else 0
+    k = torch.arange(max_len, dtype=torch.int64)
+    valid = k[None, :] < lengths[:, None]
+    pos = starts[:, None] + torch.minimum(k[None, :], lengths[:, None] - 1)
+    return pos[:, None, :], valid[:, None, :], max_len
+
+
+def write_interval_(
+    x: torch.Tensor,
+    idx: torch.Tensor,
+    pos: torch.Tensor,
+    values: torch.Tensor | None,
+    *,
+    accumulate: bool,
+) -> None:
+    """Write (or add) ``values (n, C|1, L)`` at positions ``pos (n, 1, L)`` of records ``idx``.
+
+    ``values=None`` writes zeros. Only the interval samples are touched.
+    """
+    n, c = idx.numel(), x.shape[1]
+    dev = x.device
+    rec = R.index_on(idx, x).view(n, 1, 1)
+    lead = torch.arange(c, device=dev).view(1, c, 1)
+    p = R.index_on(pos, x)
+    if values is None:
+        x.index_put_((rec, lead, p), torch.zeros((), dtype=x.dtype, device=dev))
+        return
+    vals = values.to(device=dev, dtype=x.dtype).expand(n, c, p.shape[-1])
+    x.index_put_((rec, lead, p), vals, accumulate=accumulate)
+
+
+def remap_rows_(
+    x: torch.Tensor, idx: torch.Tensor, positions: torch.Tensor, *, fill_outside: bool = False
+) -> None:
+    """Resample records ``idx`` at fractional sample ``positions (n, 1, T)`` (linear interp.).
+
+    Positions are computed by the caller on the draw device in float64; they are converted to
+    ``grid_sample``'s normalised grid there, so CPU and GPU interpolate at the same points.
+    With ``fill_outside`` positions outside ``[0, T-1]`` give 0, else the edge value.
+    """
+    n_t = x.shape[-1]
+    rows = take_rows(x, idx)
+    grid_x = positions * (2.0 / (n_t - 1)) - 1.0
+    grid = torch.stack([grid_x, torch.zeros_like(grid_x)], dim=-1)  # (n, 1, T, 2)
+    work = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float32
+    out = F.grid_sample(
+        rows.unsqueeze(2).to(work),
+        grid.to(device=x.device, dtype=work),
+        mode="bilinear",
+        padding_mode="zeros" if fill_outside else "border",
+        align_corners=True,
+    ).squeeze(2)
+    put_rows_(x, idx, out.to(x.dtype))

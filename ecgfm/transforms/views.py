@@ -1,0 +1,475 @@
+"""View generators for contrastive pre-training: SelfCut, CMSC, Interleave, RLM, Stochastic.
+
+A view generator maps one record ``(C, T)`` or a batch ``(B, C, T)`` (numpy or torch, CPU or
+CUDA) to a **tuple of** :class:`View` — ``View(x, fs, leads)``: the view's signal, its
+sampling rate and its lead names. Views are batched like the input; numpy in gives numpy
+out. All randomness is drawn per record from the optional ``torch.Generator`` (CPU by
+default: the same seed gives the same views on every device; see
+:mod:`ecgfm.transforms._random`).
+
+Memory: CMSC and Interleave views are slices of the input (no copy). With random lead
+masking they are slices of one new masked tensor, or, with ``inplace=True``, slices of the
+input with the masked leads zeroed in place (fastest; the input is overwritten). Views may
+therefore be non-contiguous; call ``.contiguous()`` where a kernel needs it.
+
+References: SelfMIS self-cutting (lead I vs. 12 leads); CLOCS CMSC (temporal segments);
+random lead masking (Oh et al., "Lead-agnostic self-supervised learning..."); Dual-View
+interleaved subsampling and stochastic pool (methods.md section 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import torch
+
+from ecgfm.leads import CANONICAL_LEADS, MissingLeadError, normalize_lead_names, select_leads
+from ecgfm.signal import ECGRecord, check_fs
+from ecgfm.transforms import _random as R
+from ecgfm.transforms.augment import Augmentation, Compose, dual_view_ops
+from ecgfm.transforms.augment_base import zero_leads_
+
+__all__ = [
+    "CMSC",
+    "Interleave",
+    "MultiView",
+    "RandomLeadMasking",
+    "SelfCut",
+    "Stochastic",
+    "View",
+    "ViewGenerator",
+]
+
+Remainder = Literal["error", "drop"]
+
+
+class View(NamedTuple):
+    """One view of a record or batch.
+
+    Attributes:
+        x: the signal, ``(C, T)`` or ``(B, C, T)``, numpy array or torch tensor.
+        fs: its sampling rate in Hz (``fs / n`` for an interleaved view).
+        leads: names of its ``C`` channels, in order.
+    """
+
+    x: Any
+    fs: float
+    leads: tuple[str, ...]
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class RandomLeadMasking:
+    """Random lead masking (RLM): zero each lead of each view independently with prob. ``p``.
+
+    Applied per record: every record (and every view) draws its own mask. Masked leads are
+    set to exactly 0.
+
+    Args:
+        p: masking probability of each lead (default 0.5, as in the Dual-View and
+            lead-agnostic SSL papers).
+        keep_one: if every lead of a record would be masked, unmask one lead chosen uniformly
+            (the effective rate is then slightly below ``p``: ``p - p**C / C`` per lead).
+
+    Call it on an array/tensor ``(C, T)``/``(B, C, T)`` (returns the same kind), on a
+    :class:`View` (returns a View) or on a tuple of Views (each masked independently).
+    """
+
+    def __init__(self, p: float = 0.5, keep_one: bool = False) -> None:
+        self.p = R.check_probability(p)
+        self.keep_one = bool(keep_one)
+
+    def draw(self, shape: Sequence[int], generator: torch.Generator | None) -> torch.Tensor:
+        """Keep-mask ``(..., C)`` bool on the CPU; ``True`` = lead kept."""
+        masked = R.rand(shape, generator).cpu() < self.p
+        if self.keep_one:
+            pick = R.randint(0, shape[-1], shape[:-1], generator).cpu()
+            rescue = masked.all(dim=-1)
+            masked[rescue, pick[rescue]] = False
+        return ~masked
+
+    def __call__(
+        self,
+        x: Any,
+        *,
+        generator: torch.Generator | None = None,
+        inplace: bool = False,
+        check_finite: bool = True,
+    ) -> Any:
+        generator = R.check_generator(generator)
+        if isinstance(x, tuple) and x and all(isinstance(v, View) for v in x):
+            return tuple(
+                self(v, generator=generator, inplace=inplace, check_finite=check_finite) for v in x
+            )
+        if isinstance(x, View):
+            masked = self(x.x, generator=generator, inplace=inplace, check_finite=check_finite)
+            return View(masked, x.fs, x.leads)
+        batch, restore = R.as_batch(
+            x, "RandomLeadMasking", min_samples=1, finite=check_finite, writable=inplace
+        )
+        keep = self.draw(batch.shape[:2], generator)
+        if inplace:
+            rec, lead = (~keep).nonzero(as_tuple=True)
+            zero_leads_(batch, rec, lead)
+            return restore(batch)
+        return restore(batch * R.param(keep, batch, *keep.shape, 1))
+
+    def __repr__(self) -> str:
+        return f"RandomLeadMasking(p={self.p}, keep_one={self.keep_one})"
+
+
+class ViewGenerator:
+    """Base class: turns a record or batch into a tuple of :class:`View`.
+
+    Args:
+        fs: sampling rate of the input in Hz (default 500).
+        leads: lead names of the input channels (default: the canonical 12 leads).
+
+    ``__call__(x, *, generator=None, inplace=False, check_finite=True)`` accepts a numpy
+    array or torch tensor ``(C, T)``/``(B, C, T)`` or an :class:`~ecgfm.signal.ECGRecord`
+    (whose ``fs`` and ``leads`` must match the generator's).
+    """
+
+    #: fewest samples the input must have
+    min_samples: int = 1
+
+    def __init__(self, *, fs: float = 500.0, leads: Sequence[str] = CANONICAL_LEADS) -> None:
+        self.fs = check_fs(fs)
+        self.leads = normalize_lead_names(leads)
+
+    def __call__(
+        self,
+        x: Any,
+        *,
+        generator: torch.Generator | None = None,
+        inplace: bool = False,
+        check_finite: bool = True,
+    ) -> tuple[View, ...]:
+        generator = R.check_generator(generator)
+        if isinstance(x, ECGRecord):
+            self._check_record(x)
+            x = x.signal
+        batch, restore = R.as_batch(
+            x,
+            type(self).__name__,
+            min_samples=self.min_samples,
+            finite=check_finite,
+            writable=inplace,
+        )
+        if batch.shape[1] != len(self.leads):
+            raise ValueError(
+                f"{type(self).__name__}: the input has {batch.shape[1]} channels but the "
+                f"generator was built for {len(self.leads)} leads {list(self.leads)}; pass "
+                "leads=[...] naming the input's channels"
+            )
+        views = self._views(batch, generator, inplace)
+        return tuple(View(restore(v), fs, leads) for v, fs, leads in views)
+
+    def _check_record(self, record: ECGRecord) -> None:
+        if record.fs != self.fs or tuple(record.leads) != self.leads:
+            raise ValueError(
+                f"{type(self).__name__} was built for fs={self.fs:g} Hz and leads "
+                f"{list(self.leads)}, but the record has fs={record.fs:g} Hz and leads "
+                f"{list(record.leads)}; resample / record.select(...) first, or build the "
+                "generator with fs= and leads= matching the data"
+            )
+
+    def _views(
+        self, x: torch.Tensor, generator: torch.Generator | None, inplace: bool
+    ) -> list[tuple[torch.Tensor, float, tuple[str, ...]]]:
+        raise NotImplementedError
+
+
+class SelfCut(ViewGenerator):
+    """SelfMIS self-cutting: ``(single-lead view, the untouched multi-lead record)``.
+
+    The first view is lead ``lead`` (default I) exactly as it is in the input (a slice, no
+    copy); the second is the input itself. No augmentation.
+
+    Args:
+        lead: the lead to cut (aliases accepted).
+        derive: if ``lead`` is missing but derivable from the present limb leads (e.g. lead I
+            from II and III), compute it; otherwise a missing lead raises ``MissingLeadError``.
+        fs, leads: see :class:`ViewGenerator`.
+    """
+
+    def __init__(
+        self,
+        lead: str = "I",
+        *,
+        derive: bool = False,
+        fs: float = 500.0,
+        leads: Sequence[str] = CANONICAL_LEADS,
+    ) -> None:
+        super().__init__(fs=fs, leads=leads)
+        (self.lead,) = normalize_lead_names([lead])
+        self.derive = bool(derive)
+        if self.lead not in self.leads:
+            try:
+                select_leads(np.zeros((len(self.leads), 2), np.float32), self.leads, [self.lead])
+            except MissingLeadError:
+                raise MissingLeadError(
+                    f"SelfCut: lead {self.lead!r} is not among the input leads "
+                    f"{list(self.leads)} and cannot be derived from them"
+                ) from None
+            if not self.derive:
+                raise MissingLeadError(
+                    f"SelfCut: lead {self.lead!r} is not among the input leads "
+                    f"{list(self.leads)}; pass derive=True to compute it from the limb leads"
+                )
+
+    def _views(self, x, generator, inplace):
+        if self.lead in self.leads:
+            i = self.leads.index(self.lead)
+            single = x[:, i : i + 1]
+        else:
+            single = select_leads(x, self.leads, [self.lead])
+        return [(single, self.fs, (self.lead,)), (x, self.fs, self.leads)]
+
+    def __repr__(self) -> str:
+        return f"SelfCut(lead={self.lead!r}, derive={self.derive}, fs={self.fs:g})"
+
+
+class _SplitViews(ViewGenerator):
+    """Shared machinery of CMSC and Interleave: split time into ``n`` parts, optional RLM."""
+
+    def __init__(
+        self,
+        n: int,
+        rlm: RandomLeadMasking | float | None,
+        remainder: Remainder,
+        fs: float,
+        leads: Sequence[str],
+        name: str,
+    ) -> None:
+        super().__init__(fs=fs, leads=leads)
+        self.n = _check_int(n, name, 2)
+        self.min_samples = self.n
+        if rlm is None or isinstance(rlm, RandomLeadMasking):
+            self.rlm = rlm
+        elif isinstance(rlm, (int, float)) and not isinstance(rlm, bool):
+            self.rlm = RandomLeadMasking(rlm)
+        else:
+            raise TypeError(
+                f"rlm must be None, a RandomLeadMasking or a masking probability, got {rlm!r}"
+            )
+        if remainder not in ("error", "drop"):
+            raise ValueError(f"remainder must be 'error' or 'drop', got {remainder!r}")
+        self.remainder = remainder
+
+    def _parts(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, n, T // n)`` view of the input (no copy); part ``k`` is view ``k``."""
+        raise NotImplementedError
+
+    def _length(self, x: torch.Tensor) -> int:
+        n_t, n = x.shape[-1], self.n
+        if n_t < n:
+            raise ValueError(
+                f"{type(self).__name__}: cannot make {n} views of a {n_t}-sample signal "
+                f"(each view would be shorter than one sample); use fewer views or a longer "
+                "signal"
+            )
+        if n_t % n and self.remainder == "error":
+            raise ValueError(
+                f"{type(self).__name__}: T = {n_t} samples does not split into {n} equal "
+                f"views; crop the signal to a multiple of {n} or pass remainder='drop' to "
+                f"drop the last {n_t % n} sample(s)"
+            )
+        return n_t // n
+
+    def _view_fs(self) -> float:
+        return self.fs
+
+    def _views(self, x, generator, inplace):
+        parts = self._parts(x)
+        if self.rlm is not None:
+            b, c = x.shape[:2]
+            keep = self.rlm.draw((b, self.n, c), generator)  # (B, n, C)
+            if inplace:
+                rec, view, lead = (~keep).nonzero(as_tuple=True)
+                if rec.numel():
+                    dev = x.device
+                    parts.index_put_(
+                        (rec.to(dev), lead.to(dev), view.to(dev)),
+                        torch.zeros((), dtype=x.dtype, device=dev),
+                    )
+            else:
+                mask = R.param(keep.transpose(1, 2), x, b, c, self.n, 1)
+                parts = parts * mask
+        fs = self._view_fs()
+        return [(parts[:, :, k], fs, self.leads) for k in range(self.n)]
+
+
+class CMSC(_SplitViews):
+    """CMSC (CLOCS): ``n`` non-overlapping consecutive temporal segments, optional RLM.
+
+    View ``k`` is samples ``[k*T/n, (k+1)*T/n)`` of every lead. Segments concatenate back to
+    the input (without RLM).
+
+    Args:
+        n_segments: number of segments/views (default 2 halves).
+        rlm: random lead masking applied to every view independently: a
+            :class:`RandomLeadMasking`, a probability (shortcut), or ``None`` (default).
+        remainder: ``"error"`` (default) if ``T`` is not a multiple of ``n_segments``,
+            ``"drop"`` to drop the last ``T % n_segments`` samples.
+        fs, leads: see :class:`ViewGenerator`.
+    """
+
+    def __init__(
+        self,
+        n_segments: int = 2,
+        *,
+        rlm: RandomLeadMasking | float | None = None,
+        remainder: Remainder = "error",
+        fs: float = 500.0,
+        leads: Sequence[str] = CANONICAL_LEADS,
+    ) -> None:
+        super().__init__(n_segments, rlm, remainder, fs, leads, "n_segments")
+
+    def _parts(self, x):
+        h = self._length(x)
+        return x[..., : self.n * h].unflatten(-1, (self.n, h))
+
+    def __repr__(self) -> str:
+        return f"CMSC(n_segments={self.n}, rlm={self.rlm!r}, fs={self.fs:g})"
+
+
+class Interleave(_SplitViews):
+    """Interleaved subsampling (Dual-View): view ``k`` takes samples ``k, k+n, k+2n, ...``.
+
+    Each view has sampling rate ``fs / n`` (carried in its :class:`View`). Views
+    re-interleave to the input (without RLM).
+
+    Args:
+        n_views: number of views (default 2: even / odd samples).
+        rlm, remainder, fs, leads: as for :class:`CMSC`.
+    """
+
+    def __init__(
+        self,
+        n_views: int = 2,
+        *,
+        rlm: RandomLeadMasking | float | None = None,
+        remainder: Remainder = "error",
+        fs: float = 500.0,
+        leads: Sequence[str] = CANONICAL_LEADS,
+    ) -> None:
+        super().__init__(n_views, rlm, remainder, fs, leads, "n_views")
+
+    def _parts(self, x):
+        h = self._length(x)
+        return x[..., : self.n * h].unflatten(-1, (h, self.n)).transpose(-1, -2)
+
+    def _view_fs(self) -> float:
+        return self.fs / self.n
+
+    def __repr__(self) -> str:
+        return f"Interleave(n_views={self.n}, rlm={self.rlm!r}, fs={self.fs:g})"
+
+
+ViewTransform = Augmentation | Callable[[Any], Any]
+
+
+class MultiView(ViewGenerator):
+    """Apply one pipeline ``n_views`` times, or one pipeline per view.
+
+    Args:
+        transforms: an :class:`~ecgfm.transforms.augment.Augmentation` (e.g. a
+            :class:`~ecgfm.transforms.augment.Compose`) or any callable ``x -> x``, applied
+            once per view; or a sequence of them, one per view (e.g. a strong and a weak
+            pipeline). ecgfm augmentations get the ``generator``; other callables are called
+            as ``f(x)``.
+        n_views: number of views when ``transforms`` is a single pipeline (default 2).
+        fs, leads: see :class:`ViewGenerator`.
+
+    With ``inplace=True`` the last view is computed in the input's memory (one copy saved).
+    """
+
+    def __init__(
+        self,
+        transforms: ViewTransform | Sequence[ViewTransform],
+        n_views: int | None = None,
+        *,
+        fs: float = 500.0,
+        leads: Sequence[str] = CANONICAL_LEADS,
+    ) -> None:
+        super().__init__(fs=fs, leads=leads)
+        if isinstance(transforms, Sequence) and not isinstance(transforms, str):
+            pipes = list(transforms)
+            if not pipes:
+                raise ValueError("MultiView needs at least one transform")
+            if n_views is not None and n_views != len(pipes):
+                raise ValueError(
+                    f"n_views={n_views} but {len(pipes)} transforms were given (one per view)"
+                )
+        else:
+            count = 2 if n_views is None else _check_int(n_views, "n_views", 1)
+            pipes = [transforms] * count
+        for i, t in enumerate(pipes):
+            if not callable(t):
+                raise TypeError(f"transform {i} is not callable: {t!r}")
+        self.transforms = pipes
+        self.min_samples = max([1, *(t.min_samples for t in pipes if isinstance(t, Augmentation))])
+
+    def _views(self, x, generator, inplace):
+        out = []
+        last = len(self.transforms) - 1
+        for k, t in enumerate(self.transforms):
+            if isinstance(t, Augmentation):
+                y = x if (inplace and k == last) else x.clone()
+                out.append((t.apply_(y, generator), self.fs, self.leads))
+            else:
+                y = t(x.clone())
+                if isinstance(y, View):
+                    out.append((torch.as_tensor(y.x), y.fs, tuple(y.leads)))
+                    continue
+                if not isinstance(y, (torch.Tensor, np.ndarray)) or tuple(y.shape) != tuple(
+                    x.shape
+                ):
+                    raise ValueError(
+                        f"MultiView transform {k} must return an array of shape "
+                        f"{tuple(x.shape)} (or a View), got {type(y).__name__} "
+                        f"{getattr(y, 'shape', '')}"
+                    )
+                out.append((torch.as_tensor(y), self.fs, self.leads))
+        return out
+
+    def __repr__(self) -> str:
+        return f"MultiView({self.transforms!r}, fs={self.fs:g})"
+
+
+class Stochastic(MultiView):
+    """Dual-View stochastic views: one pool of augmentations applied twice, sequentially.
+
+    Each op of the pool is applied with its own probability, in order, independently for
+    each view and each record; both views keep the full length.
+
+    Args:
+        ops: the pool (default :func:`~ecgfm.transforms.augment.dual_view_ops`: random time
+            warp, time crop resized to the length, band-pass, Gaussian noise at a random SNR,
+            amplitude scale, each with ``p = 0.5``).
+        n_views: number of views (default 2).
+        fs, leads: see :class:`ViewGenerator`.
+    """
+
+    def __init__(
+        self,
+        ops: Sequence[Augmentation] | None = None,
+        n_views: int = 2,
+        *,
+        fs: float = 500.0,
+        leads: Sequence[str] = CANONICAL_LEADS,
+    ) -> None:
+        fs = check_fs(fs)
+        pool = Compose(dual_view_ops(fs) if ops is None else ops)
+        super().__init__(pool, _check_int(n_views, "n_views", 1), fs=fs, leads=leads)
+        self.ops = pool
+
+    def __repr__(self) -> str:
+        return f"Stochastic({self.ops!r}, n_views={len(self.transforms)}, fs={self.fs:g})"
