@@ -27,7 +27,8 @@ class HybridLossOutput:
     """Result of :class:`HybridLoss`.
 
     Attributes:
-        total: scalar to call ``backward()`` on (float32, in the graph).
+        total: scalar to call ``backward()`` on (in the graph; float32, or float64 when the
+            parts are float64).
         reconstruction, patient, sample: the unweighted parts, detached for logging; None for
             a part switched off with weight 0.
         weights: ``(3,)`` detached effective weights of (reconstruction, patient, sample):
@@ -172,15 +173,19 @@ class HybridLoss(nn.Module):
         if active[2]:
             _require(sample=(z0, z1))
             parts[2] = self.sample(z0, z1)
-        device = next(p for p in parts if p is not None).device
-        weights = self.weights.to(device)
+        present = [p for p in parts if p is not None]
+        device = present[0].device
+        dtype = present[0].dtype
+        for p in present[1:]:
+            dtype = torch.promote_types(dtype, p.dtype)
+        weights = self.weights.to(device=device, dtype=dtype)
         if self.weighting == "uncertainty":
-            log_vars = self.log_vars.to(device=device, dtype=torch.float32)
+            log_vars = self.log_vars.to(device=device, dtype=dtype)
             effective = weights * torch.exp(-log_vars)
         else:
             log_vars = None
             effective = weights
-        total = torch.zeros((), dtype=torch.float32, device=device)
+        total = torch.zeros((), dtype=dtype, device=device)
         for k, part in enumerate(parts):
             if part is None:
                 continue
