@@ -98,9 +98,12 @@ class ChannelEmbed(nn.Module):
         self.conv1 = nn.Conv1d(1, channels, kernel_size, stride=stride, padding=pad)
         self.conv2 = nn.Conv1d(channels, channels, kernel_size, stride=stride, padding=pad)
         self.act = nn.GELU()
+        if length < stride**2:
+            raise ValueError(
+                f"input_length {length} is too short for the channel conv block (two convolutions "
+                f"of stride {stride} need at least {stride**2} samples)"
+            )
         reduced = _conv_out(_conv_out(length, kernel_size, stride, pad), kernel_size, stride, pad)
-        if reduced < 1:
-            raise ValueError(f"input_length {length} is too short for the channel conv block")
         self.proj = nn.Linear(channels * reduced, embed_dim)
         self.norm = nn.LayerNorm(embed_dim)
 
