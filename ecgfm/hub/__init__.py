@@ -21,7 +21,7 @@ from ecgfm.hub._errors import (
     WeightsIntegrityError,
     WeightsUnavailableError,
 )
-from ecgfm.hub._io import bundled_weights_dirs, sha256_file
+from ecgfm.hub._io import bundled_weights_dirs, find_bundled_file, sha256_file
 from ecgfm.hub._markdown import card_to_markdown
 from ecgfm.hub._model import PretrainedEncoder
 from ecgfm.hub._pretrained_registry import (
@@ -48,6 +48,7 @@ __all__ = [
     "bundled_weights_dirs",
     "card_to_markdown",
     "embed",
+    "find_bundled_file",
     "from_pretrained",
     "is_pretrained",
     "list_pretrained",

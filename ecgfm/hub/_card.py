@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from ecgfm.leads import normalize_lead_names
@@ -323,6 +323,12 @@ class PretrainedCard:
     def from_dict(cls, d: Mapping[str, Any]) -> PretrainedCard:
         """Rebuild a card from :meth:`to_dict` output; unknown or missing fields are errors."""
         _check_keys(d, cls, "card")
+        required = [
+            f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+        ]
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ValueError(f"card is missing the required fields {missing}")
         d = dict(d)
         try:
             _check_keys(d["input"], InputSpec, "card.input")

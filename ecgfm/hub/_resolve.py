@@ -82,26 +82,36 @@ def _read_config(path: Path) -> PretrainedCard:
         raise WeightsIntegrityError(f"{path}: invalid card ({err})") from None
 
 
-def _build(card: PretrainedCard) -> nn.Module:
-    from ecgfm.models import create_model, is_model
+def _check_arch_known(card: PretrainedCard) -> None:
+    from ecgfm.models import is_model
 
     if not is_model(card.arch):
         raise ArchitectureMismatchError(
             f"card {card.name!r} needs architecture {card.arch!r}, which this version of ecgfm "
             "does not have (ecgfm.models.list_models()); upgrade ecgfm"
         )
+
+
+def _build(card: PretrainedCard) -> nn.Module:
+    from ecgfm.models import create_model
+
+    _check_arch_known(card)
     return create_model(card.arch, **dict(card.arch_args))
 
 
 def _load_ecgfm_file(card: PretrainedCard, path: Path, *, verify: bool = True) -> nn.Module:
     """Build ``card.arch`` and load the safetensors ``path`` into it, strictly."""
     what = f"weights of {card.name!r}"
+    _check_arch_known(card)
     if verify and card.weights.sha256 is not None:
         verify_sha256(path, card.weights.sha256, what=what)
     elif verify:
         logger.warning("%s: %s has no sha256 in its card; integrity not verified", what, path)
     state, metadata = read_safetensors(path, what=what)
-    stored_arch = metadata.get("ecgfm_arch")
+    try:
+        stored_arch = json.loads(metadata.get("ecgfm", "{}")).get("arch")
+    except (json.JSONDecodeError, AttributeError):
+        raise WeightsIntegrityError(f"{what}: {path} has malformed ecgfm metadata") from None
     if stored_arch is not None and stored_arch != card.arch:
         raise ArchitectureMismatchError(
             f"{what}: {path} holds weights of architecture {stored_arch!r} but the card says "

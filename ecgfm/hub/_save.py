@@ -156,7 +156,9 @@ def save_pretrained(
             encoder.state_dict(),
             weights_path,
             storage_dtype=dtype,
-            metadata={"format": "pt", "ecgfm_arch": card.arch, "ecgfm_card": card.name},
+            # One metadata key: safetensors writes metadata in hash-map order, so several keys
+            # would make the bytes (and the sha256) differ between two saves of one model.
+            metadata={"ecgfm": json.dumps({"arch": card.arch, "card": card.name})},
         )
         saved = card.replace(
             weights=WeightsSpec(
