@@ -103,24 +103,18 @@ class HybridLoss(nn.Module):
         self.weighting: Weighting = weighting
         if not isinstance(gather_distributed, bool):
             raise TypeError(f"{_NAME}: gather_distributed must be a bool")
-        self.reconstruction = _pick(
-            "reconstruction",
-            reconstruction,
-            MaskedReconstructionLoss,
-            lambda: MaskedReconstructionLoss("l1"),
-        )
-        self.patient = _pick(
-            "patient",
-            patient,
-            PatientContrastiveLoss,
-            lambda: PatientContrastiveLoss(0.1, gather_distributed=gather_distributed),
-        )
-        self.sample = _pick(
-            "sample",
-            sample,
-            InfoNCELoss,
-            lambda: InfoNCELoss(0.1, gather_distributed=gather_distributed),
-        )
+        _check_part("reconstruction", reconstruction, MaskedReconstructionLoss)
+        _check_part("patient", patient, PatientContrastiveLoss)
+        _check_part("sample", sample, InfoNCELoss)
+        if reconstruction is None:
+            reconstruction = MaskedReconstructionLoss("l1")
+        if patient is None:
+            patient = PatientContrastiveLoss(0.1, gather_distributed=gather_distributed)
+        if sample is None:
+            sample = InfoNCELoss(0.1, gather_distributed=gather_distributed)
+        self.reconstruction = reconstruction
+        self.patient = patient
+        self.sample = sample
         for name in ("patient", "sample"):
             sub = getattr(self, name)
             if sub.gather_distributed != gather_distributed:
@@ -216,15 +210,12 @@ def _check_weights(weights: Sequence[float]) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32)
 
 
-def _pick(name: str, given: Any, kind: type, default: Any) -> nn.Module:
-    if given is None:
-        return default()
-    if not isinstance(given, kind):
+def _check_part(name: str, given: nn.Module | None, kind: type[nn.Module]) -> None:
+    if given is not None and not isinstance(given, kind):
         raise TypeError(
-            f"{_NAME}: {name} must be a {kind.__name__} (or None for the default), got "
-            f"{type(given).__name__}"
+            f"{_NAME}: {name} must be an instance of {kind.__name__} (or None for the "
+            f"default), got {type(given).__name__}"
         )
-    return given
 
 
 def _require(**groups: tuple[Any, ...]) -> None:

@@ -140,7 +140,7 @@ def test_invalid_arguments() -> None:
         HybridLoss((1, "1", 1))
     with pytest.raises(ValueError, match="weighting must be"):
         HybridLoss(weighting="dynamic")
-    with pytest.raises(TypeError, match="must be a InfoNCELoss"):
+    with pytest.raises(TypeError, match="must be an instance of InfoNCELoss"):
         HybridLoss(sample=PatientContrastiveLoss())
     with pytest.raises(ValueError, match="make them agree"):
         HybridLoss(sample=InfoNCELoss(gather_distributed=True))
