@@ -207,7 +207,8 @@ def resample_ratio(fs_in: float, fs_out: float, *, max_denominator: int = 1000) 
         raise ValueError(
             f"cannot resample {fs_in:g} Hz -> {fs_out:g} Hz with a polyphase filter: the ratio "
             f"{ratio:.12g} is not a fraction with denominator <= {max_denominator}. Use "
-            "method='fft', round the sampling rates, or raise max_denominator"
+            "method='fft' (for a preset: resample_method='fft'), round the sampling rates, "
+            "or raise max_denominator"
         )
     return frac.numerator, frac.denominator
 
