@@ -261,9 +261,9 @@ def _cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
             model = load_ecgfounder(src, n_classes=0)
             base = "ecgfounder-lead1" if len(model.in_leads) == 1 else "ecgfounder-12lead"
         else:
-            from ecgfm.convert.st_mem import load_st_mem_encoder
+            from ecgfm.hub._convert import st_mem_encoder_from_official
 
-            model = load_st_mem_encoder(src)
+            model = st_mem_encoder_from_official(src)
             base = "st-mem-vit-base"
         card = card_for_converted(model, pretrained_card(base), src, name=args.name)
         target = save_pretrained(model, args.dst, card, overwrite=args.overwrite)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from torch import nn
 
 from ecgfm.hub._card import PretrainedCard, WeightsSpec
-from ecgfm.hub._io import sha256_file
+from ecgfm.hub._io import load_state_dict_strict, sha256_file
 from ecgfm.hub._model import count_parameters
 
-__all__ = ["card_for_converted"]
+__all__ = ["card_for_converted", "st_mem_encoder_from_official"]
 
 
 def card_for_converted(
@@ -63,3 +65,45 @@ def card_for_converted(
             ),
         )
     return official.replace(**changes)
+
+
+def _differs(a: object, b: object) -> bool:
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return list(a) != list(b)
+    return a != b
+
+
+def st_mem_encoder_from_official(
+    path: str | os.PathLike[str], *, in_leads: Sequence[str] | None = None
+) -> nn.Module:
+    """The official ST-MEM encoder of ``path``, converted, built through ``create_model``.
+
+    The converter (:func:`ecgfm.convert.st_mem.load_st_mem_encoder`) maps the keys and checks
+    conformance; the hub additionally needs ``arch_name`` / ``arch_args`` (to save and rebuild
+    the model), so the converted weights are loaded strictly into
+    ``create_model("st_mem_vit_base", **overrides)`` where ``overrides`` are the checkpoint's
+    constructor arguments that differ from ViT-B's.
+    """
+    from ecgfm.convert.ecgfounder import load_official_checkpoint
+    from ecgfm.convert.st_mem import infer_st_mem_config, load_st_mem_encoder
+    from ecgfm.models import create_model
+    from ecgfm.models.st_mem import ST_MEM_BASE_ARGS, STMEMViT
+
+    converted = load_st_mem_encoder(path, in_leads=in_leads)
+    if getattr(converted, "arch_name", None) is not None:
+        return converted
+    args = infer_st_mem_config(load_official_checkpoint(path))
+    args.pop("decoder", None)
+    args["num_classes"] = 0
+    if in_leads is not None:
+        args["in_leads"] = tuple(in_leads)
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(STMEMViT.__init__).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    defaults.update(ST_MEM_BASE_ARGS)
+    overrides = {k: v for k, v in args.items() if k not in defaults or _differs(defaults[k], v)}
+    model = create_model("st_mem_vit_base", **overrides)
+    load_state_dict_strict(model, converted.state_dict(), what=f"ST-MEM encoder {path}")
+    return model.eval()

@@ -189,9 +189,9 @@ def _load_card_file(card: PretrainedCard, path: Path, *, local: bool) -> nn.Modu
 
         n_classes = int(card.arch_args.get("n_classes", 150))
         return load_ecgfounder(path, num_leads=len(card.input.leads), n_classes=n_classes)
-    from ecgfm.convert.st_mem import load_st_mem_encoder
+    from ecgfm.hub._convert import st_mem_encoder_from_official
 
-    return load_st_mem_encoder(path, in_leads=card.input.leads)
+    return st_mem_encoder_from_official(path, in_leads=card.input.leads)
 
 
 def _finish(model: nn.Module, card: PretrainedCard, device: Any, dtype: Any) -> PretrainedEncoder:

@@ -180,3 +180,9 @@ def hf_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return home / "hub"
+
+
+@pytest.fixture
+def hf_populate() -> Callable[..., Path]:
+    """:func:`populate_hf_cache` (test modules cannot import conftest under importlib mode)."""
+    return populate_hf_cache
