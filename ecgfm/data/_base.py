@@ -100,18 +100,17 @@ class ECGDataset(torch.utils.data.Dataset):
                     "there is nothing to load"
                 )
             return np.empty((0, *shape), dtype=np.float32)
-        out: np.ndarray | None = None
-        items = progress_iter(range(n), total=n, desc=type(self).__name__, enabled=progress)
+        first = self[0].signal
+        out = np.empty((n, *first.shape), dtype=np.float32)
+        out[0] = first
+        items = progress_iter(range(1, n), total=n - 1, desc=type(self).__name__, enabled=progress)
         for i in items:
             record = self[i]
-            if out is None:
-                out = np.empty((n, *record.signal.shape), dtype=np.float32)
-            elif record.signal.shape != out.shape[1:]:
+            if record.signal.shape != first.shape:
                 raise ValueError(
                     f"item {i} ({record.record_id}) has shape {record.signal.shape} but item 0 "
-                    f"has {out.shape[1:]}; load_all stacks equal shapes only — pass a "
+                    f"has {first.shape}; load_all stacks equal shapes only — pass a "
                     "transform that crops/pads/resamples, or iterate over the records"
                 )
             out[i] = record.signal
-        assert out is not None
         return out

@@ -272,6 +272,18 @@ class CinC2017(ECGDataset):
         """Integer targets ``(N,)`` int64 per item and the class names, without reading."""
         return self.targets.copy(), self.classes
 
+    def load_all(self, *, progress: bool = False) -> np.ndarray:
+        """All items ``(N, 1, T)`` float32 mV; needs ``segment_seconds`` (or an equalising
+        ``transform``) because whole records differ in length."""
+        lengths = {self._num_samples[name] for name in self.recordings}
+        if self.segment_samples is None and self.transform is None and len(lengths) > 1:
+            raise ValueError(
+                f"CinC 2017 records have different lengths ({min(lengths)}-{max(lengths)} "
+                "samples) and cannot be stacked; pass segment_seconds=10.0 (disjoint 10 s "
+                "segments) or a transform that crops/pads them to one length"
+            )
+        return super().load_all(progress=progress)
+
     def _item_shape(self) -> tuple[int, int] | None:
         seg = self.segment_samples
         return None if seg is None else (1, seg)

@@ -56,7 +56,10 @@ class ECGBatch(NamedTuple):
         )
 
     def pin_memory(self) -> ECGBatch:
-        """Used by ``DataLoader(pin_memory=True)``: pins ``signal`` and tensor ``labels``."""
+        """The batch with ``signal`` (and tensor ``labels``) in pinned memory (needs CUDA).
+
+        ``DataLoader(pin_memory=True)`` pins a named tuple field by field, to the same effect.
+        """
         labels = self.labels
         if isinstance(labels, torch.Tensor):
             labels = labels.pin_memory()
