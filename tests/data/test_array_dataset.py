@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import numpy as np
 import pytest
@@ -116,3 +117,20 @@ def test_bad_fs_and_leads() -> None:
         ArrayDataset(_x(2), 0, ["I", "II"])
     with pytest.raises(ValueError, match=r"2 lead names .* for 3 channels"):
         ArrayDataset(_x(2, c=3), 100, ["I", "II"])
+
+
+def test_load_all_progress_bar(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pytest.importorskip("tqdm")
+    x = _x(3)
+
+    def ident(rec: ECGRecord) -> ECGRecord:
+        return rec  # a transform forces the item-by-item path of load_all
+
+    ds = ArrayDataset(x, 100, ["I", "II"], transform=ident)
+    np.testing.assert_array_equal(ds.load_all(progress=True), x)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as if tqdm were not installed
+    with caplog.at_level(logging.WARNING):
+        np.testing.assert_array_equal(ds.load_all(progress=True), x)
+    assert "pip install 'ecgfm[progress]'" in caplog.text

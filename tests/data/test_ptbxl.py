@@ -240,6 +240,23 @@ def test_any_subset_on_disk(root: Path, tmp_path: Path, caplog: pytest.LogCaptur
     assert len(none) == 0 and len(none.missing) == n_rows
 
 
+def test_invalid_samples_follow_nan_policy(root: Path, tmp_path: Path) -> None:
+    kept = _partial_copy(root, tmp_path / "ptbxl", keep=2)
+    dat = sorted((tmp_path / "ptbxl" / "records100").glob("*/*.dat"))[0]  # item 0
+    adc = np.fromfile(dat, dtype="<i2")
+    adc[[0, 13, 500]] = -32768  # WFDB's missing-sample marker
+    dat.unlink()  # drop the symlink (never write through it) and write a corrupted copy
+    adc.tofile(dat)
+    strict = PTBXL(tmp_path / "ptbxl")
+    assert list(strict.record_ids) == kept
+    with pytest.raises(ValueError, match="3 invalid samples"):
+        strict[0]
+    assert strict[1].meta["nonfinite_repaired"] == 0
+    lenient = PTBXL(tmp_path / "ptbxl", nan_policy="zero")
+    assert lenient[0].meta["nonfinite_repaired"] == 3
+    assert lenient.load_all().shape == (2, 12, 1000)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
