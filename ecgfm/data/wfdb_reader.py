@@ -14,7 +14,6 @@ the values by 0 with a logged warning and records the count in ``meta["nonfinite
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,8 +29,6 @@ from ecgfm.signal import ECGRecord, NanPolicy, repair_nonfinite, unit_scale
 __all__ = ["WfdbBackend", "read_wfdb"]
 
 WfdbBackend = Literal["auto", "numpy", "wfdb"]
-
-logger = logging.getLogger(__name__)
 
 _EXTENSIONS = (".hea", ".dat", ".mat")
 
@@ -135,7 +132,7 @@ def read_wfdb(
         patient_id, labels: stored on the record as given.
         meta: extra metadata merged over the reader's own keys.
         backend: who decodes the samples. ``"auto"`` (default): numpy for single-file records
-            in the fixed-width formats 16, 61, 80, 160, 24, 32 (PTB-XL, CinC 2017; ~10x faster
+            in the fixed-width formats 16, 61, 80, 160, 24, 32 (PTB-XL, CinC 2017; 4-7x faster
             than wfdb), the ``wfdb`` package otherwise. ``"wfdb"``: always the package.
             ``"numpy"``: numpy only (error for other formats). Both give identical samples.
 
