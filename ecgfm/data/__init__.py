@@ -9,6 +9,7 @@ Every reader yields :class:`ecgfm.signal.ECGRecord` items (float32 ``(C, T)`` mi
   super-/sub-classes, the 9 MI types of SelfMIS...). Views: :mod:`ecgfm.data.ptbxl_labels`.
 - :class:`CinC2017` — PhysioNet/CinC 2017 single-lead AF data, optionally in 10 s segments.
 - :class:`ArrayDataset` — an ``(N, C, T)`` array with explicit ``fs`` and leads.
+- :func:`example_record` — PTB-XL record 1, bundled with the package.
 - :class:`DeepfakeECG` — synthetic 12-lead ECGs (``ecgfm[synthetic]``).
 
 Reading WFDB files in formats other than 16/61/80/160/24/32 needs ``pip install 'ecgfm[data]'``.
@@ -19,6 +20,7 @@ from ecgfm.data._base import ECGDataset, RecordTransform
 from ecgfm.data.array import ArrayDataset
 from ecgfm.data.cinc2017 import CINC2017_CLASSES, CinC2017
 from ecgfm.data.collate import ECGBatch, collate_records
+from ecgfm.data.example import example_record
 from ecgfm.data.ptbxl import PTBXL, PTBXL_SPLITS
 from ecgfm.data.ptbxl_labels import PTBXL_LABEL_VIEWS, PTBXL_MI_TYPES
 from ecgfm.data.synthetic import DeepfakeECG
@@ -37,5 +39,6 @@ __all__ = [
     "ECGDataset",
     "RecordTransform",
     "collate_records",
+    "example_record",
     "read_wfdb",
 ]
