@@ -250,7 +250,6 @@ class _SplitViews(ViewGenerator):
     ) -> None:
         super().__init__(fs=fs, leads=leads)
         self.n = _check_int(n, name, 2)
-        self.min_samples = self.n
         if rlm is None or isinstance(rlm, RandomLeadMasking):
             self.rlm = rlm
         elif isinstance(rlm, (int, float)) and not isinstance(rlm, bool):
