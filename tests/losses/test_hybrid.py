@@ -63,7 +63,7 @@ def test_weights_scale_parts_and_zero_switches_off() -> None:
     out = HybridLoss((2.0, 0.5, 0.0))(**x)
     torch.testing.assert_close(out.total.detach(), 2 * ref[0] + 0.5 * ref[1])
     assert out.sample is None
-    torch.testing.assert_close(out.weights, torch.tensor([2.0, 0.5, 0.0]))
+    torch.testing.assert_close(out.weights, torch.tensor([2.0, 0.5, 0.0], dtype=torch.float64))
     # Generative-only and contrastive-only need only their own inputs.
     gl = HybridLoss((1, 0, 0))(pred=x["pred"], target=x["target"], mask=x["mask"])
     torch.testing.assert_close(gl.total.detach(), ref[0])
@@ -102,7 +102,10 @@ def test_uncertainty_weighting() -> None:
     want = sum(w[k] * (math.exp(-s[k]) * float(ref[k]) + s[k]) for k in range(3))
     assert float(res.total.detach()) == pytest.approx(want, rel=1e-6)
     torch.testing.assert_close(
-        res.weights, torch.tensor([w[k] * math.exp(-s[k]) for k in range(3)])
+        res.weights,
+        torch.tensor([w[k] * math.exp(-s[k]) for k in range(3)], dtype=torch.float64),
+        rtol=1e-6,
+        atol=1e-7,
     )
 
 
