@@ -207,8 +207,3 @@ def test_console_entry_point_subprocess(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "ecgfounder-12lead" in proc.stdout and "st-mem" not in proc.stdout
-    proc = subprocess.run(
-        [sys.executable, "-m", "ecgfm.cli", "info", "nope"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
-    assert proc.returncode == 2 and "'nope' is not a directory" in proc.stderr

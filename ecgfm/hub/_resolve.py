@@ -170,10 +170,15 @@ def _from_card(
         path = hf_download(w.hf_repo_id, filename, revision=revision or w.hf_revision)
         return _load_card_file(card, path, local=False)
     hint = w.user_file_hint or "see the card"
+    why = (
+        f"licence {card.license}: redistribution not allowed"
+        if not w.redistributable
+        else f"licence {card.license}"
+    )
     raise WeightsUnavailableError(
-        f"{card.name!r}: these weights are not bundled or hosted by ecgfm (licence: "
-        f"{card.license}; redistribution not allowed). Obtain the file yourself — {hint} — and "
-        f"pass it: ecgfm.from_pretrained({card.name!r}, checkpoint_path='path/to/file')"
+        f"{card.name!r}: these weights are not bundled or hosted by ecgfm ({why}). Obtain the "
+        f"file yourself — {hint} — and pass it: ecgfm.from_pretrained({card.name!r}, "
+        "checkpoint_path='path/to/file')"
     )
 
 

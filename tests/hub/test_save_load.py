@@ -103,8 +103,10 @@ def test_half_storage_close_to_fp32(
     assert 0 < err <= tol * ref.abs().max().item()
 
 
-def test_dtype_argument(tmp_path: Path, tiny_model, tiny_card) -> None:
+def test_device_and_dtype_arguments(tmp_path: Path, tiny_model, tiny_card) -> None:
     out = save_pretrained(tiny_model, tmp_path / "m", tiny_card)
+    on_cpu = from_pretrained(out, device="cpu", dtype=torch.float32)
+    assert all(p.device.type == "cpu" and p.dtype == torch.float32 for p in on_cpu.parameters())
     m = from_pretrained(out, dtype="bfloat16")
     assert all(p.dtype == torch.bfloat16 for p in m.parameters())
     with pytest.raises(ValueError, match="dtype"):
