@@ -164,7 +164,9 @@ class SigLIPLoss(nn.Module):
         if self.check_finite:
             check_all_finite(_NAME, z0=z0, z1=z1, logit_scale=scale, logit_bias=bias)
             if logit_scale is not None and not bool(scale.detach() > 0):
-                raise ValueError(f"{_NAME}: logit_scale must be > 0, got {float(scale):.6g}")
+                raise ValueError(
+                    f"{_NAME}: logit_scale must be > 0, got {float(scale.detach()):.6g}"
+                )
         with torch.autocast(device_type=z0.device.type, enabled=False):
             rows = prepare(z0, dtype, self.normalize)
             cols = prepare(z1, dtype, self.normalize)
