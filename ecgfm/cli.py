@@ -119,9 +119,13 @@ def _read_one(path: Path, args: argparse.Namespace) -> Any:
         )  # fmt: skip
     from ecgfm.data import read_wfdb
 
-    if args.fs is not None or args.units != "mV":
-        raise ValueError("--fs/--units apply to .npy input; WFDB headers carry fs and units")
-    return read_wfdb(path, nan_policy=args.nan_policy)
+    rec = read_wfdb(path, nan_policy=args.nan_policy)  # the header gives fs and units
+    if args.fs is not None and args.fs != rec.fs:
+        raise ValueError(
+            f"the WFDB header says {rec.fs:g} Hz but --fs {args.fs:g} was given (--fs is for "
+            ".npy inputs; WFDB headers are authoritative)"
+        )
+    return rec
 
 
 def _atomic_save(path: Path, embeddings: np.ndarray, extra: dict[str, np.ndarray]) -> None:
@@ -293,7 +297,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True, help="out.npy (matrix) or out.npz")
     s.add_argument("--fs", type=float, default=None, help="sampling rate of .npy inputs (Hz)")
     s.add_argument("--leads", default=None, help="comma-separated leads of .npy inputs")
-    s.add_argument("--units", default="mV", help="units of .npy inputs (mV, uV, V)")
+    s.add_argument("--units", default="mV", help="units of .npy inputs (mV, uV, V); WFDB "
+                   "headers carry their own")  # fmt: skip
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--windows", default="all", choices=["all", "disjoint", "center", "first"])
     s.add_argument("--nan-policy", default="raise", choices=["raise", "zero"])

@@ -125,6 +125,9 @@ def test_embed_wfdb_records_and_directory(
     npy = tmp_path / "emb.npy"
     assert main(["embed", str(model_dir), str(sub), "-o", str(npy)]) == 0
     np.testing.assert_allclose(np.load(npy), ref, atol=1e-6)
+    capsys.readouterr()
+    assert main(["embed", str(model_dir), str(rec1), "-o", str(npy), "--fs", "500"]) == 1
+    assert "header says 100 Hz but --fs 500" in capsys.readouterr().err
 
 
 def test_embed_npy_inputs_resampling_and_failures(
