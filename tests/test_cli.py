@@ -43,6 +43,9 @@ class _Tiny(nn.Module):
     def forward_embedding(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x).mean(-1)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_embedding(x)
+
 
 if not is_model(ARCH):
     register_model(ARCH)(lambda **kw: _Tiny(**kw))
