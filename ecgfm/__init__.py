@@ -10,10 +10,21 @@ Public API (re-exported explicitly; the submodules hold the rest):
 - :mod:`ecgfm.losses` — SigLIP, InfoNCE, patient-level, masked reconstruction, hybrid.
 - :mod:`ecgfm.convert` — official checkpoint converters.
 - :mod:`ecgfm.eval` — probes and metrics.
+- :mod:`ecgfm.hub` — pretrained cards, :func:`from_pretrained`, :func:`save_pretrained`,
+  :func:`embed`.
 """
 
-from ecgfm import convert, data, eval, leads, losses, models, signal, transforms
+from ecgfm import convert, data, distributed, eval, hub, leads, losses, models, signal, transforms
 from ecgfm._version import __version__
+from ecgfm.hub import (
+    PretrainedCard,
+    PretrainedEncoder,
+    embed,
+    from_pretrained,
+    list_pretrained,
+    pretrained_card,
+    save_pretrained,
+)
 from ecgfm.leads import (
     CANONICAL_LEADS,
     MissingLeadError,
@@ -28,18 +39,27 @@ __all__ = [
     "CANONICAL_LEADS",
     "ECGRecord",
     "MissingLeadError",
+    "PretrainedCard",
+    "PretrainedEncoder",
     "__version__",
     "as_signal",
     "convert",
     "create_model",
     "data",
+    "distributed",
+    "embed",
     "eval",
+    "from_pretrained",
+    "hub",
     "leads",
     "list_models",
+    "list_pretrained",
     "losses",
     "models",
     "normalize_lead_name",
     "normalize_lead_names",
+    "pretrained_card",
+    "save_pretrained",
     "select_leads",
     "signal",
     "stack_records",
