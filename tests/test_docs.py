@@ -17,7 +17,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md")])
+# model_zoo.md is generated from the cards; its usage snippets name placeholder paths and its
+# freshness is checked by tests/test_model_zoo.py instead.
+PAGES = sorted(
+    [REPO / "README.md", *(p for p in (REPO / "docs").glob("*.md") if p.name != "model_zoo.md")]
+)
 _BLOCK = re.compile(r"^```python([^\n]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
