@@ -19,7 +19,7 @@ from __future__ import annotations
 from ecgfm.signal import check_fs
 from ecgfm.transforms._random import check_probability
 from ecgfm.transforms.augment_amplitude import AmplitudeScale, Flip, LeadErase, RandomDrop
-from ecgfm.transforms.augment_base import Augmentation, Compose
+from ecgfm.transforms.augment_base import Augmentation, Compose, RemapAugmentation
 from ecgfm.transforms.augment_filter import BandPass
 from ecgfm.transforms.augment_noise import (
     AddSine,
@@ -46,6 +46,7 @@ __all__ = [
     "PartialWhiteNoise",
     "PowerlineNoise",
     "RandomDrop",
+    "RemapAugmentation",
     "TimeCrop",
     "TimeShift",
     "TimeWarp",

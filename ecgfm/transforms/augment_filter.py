@@ -3,9 +3,14 @@
 The exact Butterworth filters of preprocessing (``ecgfm.transforms.functional.bandpass``,
 scipy-equivalent ``sosfiltfilt``) run per cut-off pair; an augmentation draws new cut-offs for
 every record, so here the zero-phase response is applied directly as a gain on the rFFT of
-the records drawn for the op: ``|H(f)|^2`` of an order-``n`` Butterworth high-pass times
-low-pass, which is the magnitude response of forward-backward (filtfilt) filtering. The record
-is extended by odd reflection first (as ``filtfilt`` does) to limit wrap-around at the edges.
+the records drawn for the op: ``|H(f)|^2`` of an order-``n`` (analog) Butterworth high-pass
+times low-pass, the magnitude response of forward-backward (filtfilt) filtering.
+
+Edges: an FFT filters circularly. Instead of padding (which costs a longer, often slower FFT
+length), the straight line through each lead's first and last sample is removed first, so
+the periodic extension has no jump; the line is added back multiplied by the DC gain (0 with
+a high-pass part, 1 without), which is exactly how a zero-phase (symmetric) filter acts on a
+straight line.
 """
 
 from __future__ import annotations
@@ -18,33 +23,7 @@ from ecgfm.signal import check_fs
 from ecgfm.transforms import _random as R
 from ecgfm.transforms.augment_base import Augmentation, put_rows_, take_rows
 
-__all__ = ["BandPass", "fft_length", "zero_phase_bandpass"]
-
-
-def fft_length(n: int) -> int:
-    """Smallest 5-smooth integer ``>= n`` (a length the FFT handles fast)."""
-    best = 1 << max(0, (n - 1).bit_length())
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            m = p35
-            while m < n:
-                m *= 2
-            best = min(best, m)
-            p35 *= 3
-        p5 *= 5
-    return best
-
-
-def _odd_extend(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
-    """Odd reflection about the end points: continuous value and slope at the joins."""
-    parts = [x]
-    if left:
-        parts.insert(0, 2 * x[..., :1] - x[..., 1 : left + 1].flip(-1))
-    if right:
-        parts.append(2 * x[..., -1:] - x[..., -right - 1 : -1].flip(-1))
-    return torch.cat(parts, dim=-1)
+__all__ = ["BandPass", "zero_phase_bandpass"]
 
 
 def zero_phase_bandpass(
@@ -53,33 +32,35 @@ def zero_phase_bandpass(
     low: torch.Tensor,
     high: torch.Tensor,
     order: int,
-    pad: int,
+    *,
+    overwrite: bool = False,
 ) -> torch.Tensor:
     """Filter ``x (n, C, T)`` with per-record cut-offs ``low, high (n,)`` Hz (zero phase).
 
-    ``low == 0`` disables the high-pass part. ``pad`` samples (< T) of odd reflection are
-    added on each side at least; the total is rounded up to a fast FFT length.
+    ``low == 0`` disables the high-pass part. Returns a new tensor of ``x``'s dtype;
+    ``overwrite=True`` lets the function use ``x`` as scratch space (saves one copy).
     """
     n_t = x.shape[-1]
-    pad = min(pad, n_t - 1)
-    m = fft_length(n_t + 2 * pad)
-    left = (m - n_t) // 2
-    right = m - n_t - left
-    if max(left, right) > n_t - 1:  # short signals: reflect at most T - 1 samples
-        left = right = 0
-        m = n_t
     work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    ext = _odd_extend(x.to(work), left, right)
-    freqs = torch.fft.rfftfreq(m, d=1.0 / fs, dtype=torch.float64)
+    xw = x.to(work)
+    start = xw[..., :1].clone()
+    slope = xw[..., -1:] - start
+    ramp = torch.linspace(0.0, 1.0, n_t, dtype=work, device=x.device)
+    detrended = xw.sub_(start) if (overwrite or xw is not x) else xw - start
+    detrended.addcmul_(slope, ramp, value=-1.0)
+    freqs = torch.fft.rfftfreq(n_t, d=1.0 / fs, dtype=torch.float64)
     lo = low.to(torch.float64).view(-1, 1, 1)
     hi = high.to(torch.float64).view(-1, 1, 1)
     lowpass = 1.0 / (1.0 + (freqs / hi) ** (2 * order))
     ratio = torch.where(freqs > 0, lo / freqs.clamp_min(1e-300), torch.where(lo > 0, math.inf, 0))
     highpass = 1.0 / (1.0 + ratio ** (2 * order))
     gain = (lowpass * highpass) ** 2  # forward-backward filtering squares the magnitude
-    spec = torch.fft.rfft(ext, n=m)
+    spec = torch.fft.rfft(detrended)
     spec.mul_(gain.to(device=x.device, dtype=work))
-    out = torch.fft.irfft(spec, n=m)[..., left : left + n_t]
+    out = torch.fft.irfft(spec, n=n_t)
+    if bool((low == 0).any()):
+        dc = (lo == 0).to(device=x.device, dtype=work)  # DC gain per record: 1 or 0
+        out.addcmul_(dc, start).addcmul_(dc * slope, ramp)
     return out.to(x.dtype)
 
 
@@ -95,7 +76,6 @@ class BandPass(Augmentation):
             ``(25.0, 45.0)``).
         order: Butterworth order of each part (the applied magnitude is squared, as with
             ``filtfilt``).
-        pad_seconds: odd-reflection padding on each side before the FFT (default 0.25 s).
     """
 
     def __init__(
@@ -105,7 +85,6 @@ class BandPass(Augmentation):
         low_hz: float | tuple[float, float] = (0.05, 0.7),
         high_hz: float | tuple[float, float] = (25.0, 45.0),
         order: int = 2,
-        pad_seconds: float = 0.25,
     ) -> None:
         super().__init__(p)
         self.fs = check_fs(fs)
@@ -124,15 +103,12 @@ class BandPass(Augmentation):
         if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 10:
             raise ValueError(f"order must be an integer in [1, 10], got {order!r}")
         self.order = order
-        if not (isinstance(pad_seconds, (int, float)) and 0 <= pad_seconds < math.inf):
-            raise ValueError(f"pad_seconds must be a non-negative number, got {pad_seconds!r}")
-        self.pad_seconds = float(pad_seconds)
 
     def _apply_rows_(self, x: torch.Tensor, idx: torch.Tensor, generator) -> None:
         n = idx.numel()
         low = R.uniform(*self.low_hz, (n,), generator).cpu()
         high = R.uniform(*self.high_hz, (n,), generator).cpu()
         rows = take_rows(x, idx)
-        pad = round(self.pad_seconds * self.fs)
-        out = zero_phase_bandpass(rows, self.fs, low, high, self.order, pad)
+        # `rows` is a gathered copy, or `x` itself, which the result overwrites anyway
+        out = zero_phase_bandpass(rows, self.fs, low, high, self.order, overwrite=True)
         put_rows_(x, idx, out)

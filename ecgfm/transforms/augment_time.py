@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from ecgfm.transforms import _random as R
 from ecgfm.transforms.augment_base import (
     Augmentation,
+    RemapAugmentation,
     interval_index,
     put_rows_,
-    remap_rows_,
     take_rows,
     write_interval_,
 )
@@ -28,7 +28,7 @@ def interval_length(fraction: torch.Tensor, n_t: int) -> torch.Tensor:
     return torch.round(fraction * n_t).to(torch.int64).clamp(1, n_t)
 
 
-class TimeWarp(Augmentation):
+class TimeWarp(RemapAugmentation):
     """Smooth, monotone random time warp that keeps the length and both end points.
 
     The local playback speed is ``exp(sigma * k(t))`` with ``k`` a linear interpolation of
@@ -67,11 +67,8 @@ class TimeWarp(Augmentation):
         pos = torch.cumsum(speed, dim=-1) - speed[..., :1]
         return pos / pos[..., -1:] * (n_t - 1)
 
-    def _apply_rows_(self, x: torch.Tensor, idx: torch.Tensor, generator) -> None:
-        remap_rows_(x, idx, self.positions(idx.numel(), x.shape[-1], generator))
 
-
-class TimeCrop(Augmentation):
+class TimeCrop(RemapAugmentation):
     """Crop a random window and stretch it back to the full length (linear interpolation).
 
     The window covers a fraction ``scale`` of the record, drawn per record, at a uniformly
@@ -93,9 +90,6 @@ class TimeCrop(Augmentation):
         start = R.rand((n, 1, 1), generator) * ((n_t - 1) - span)
         k = torch.arange(n_t, dtype=torch.float64, device=span.device)
         return start + k * (span / (n_t - 1))
-
-    def _apply_rows_(self, x: torch.Tensor, idx: torch.Tensor, generator) -> None:
-        remap_rows_(x, idx, self.positions(idx.numel(), x.shape[-1], generator))
 
 
 class TimeShift(Augmentation):

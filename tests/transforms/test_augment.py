@@ -138,12 +138,27 @@ def test_zero_signal_stays_finite() -> None:
 def test_compose_equals_sequential_application() -> None:
     x = ecg_like(8, 12, 400)
     ops = dual_view_ops(FS, 0.5)
-    composed = Compose(ops)(x, generator=gen(9))
     g = gen(9)
     y = x
     for op in ops:
         y = op(y, generator=g)
-    assert torch.equal(composed, y)
+    assert torch.equal(Compose(ops, fuse_remaps=False)(x, generator=gen(9)), y)
+    # fused warp + crop: same draws, one interpolation instead of two
+    fused = Compose(ops)(x, generator=gen(9))
+    changed = (y != x).flatten(1).any(1)
+    assert torch.equal((fused != x).flatten(1).any(1), changed)
+    # (the signals carry white noise, which a second interpolation smooths a little more)
+    assert float((fused - y).abs().mean()) < 5e-3 and float((fused - y).abs().max()) < 0.2
+
+
+def test_fused_remap_composes_positions_exactly() -> None:
+    # on a linear ramp, linear interpolation is exact: x(P(t)) = P(t) for both paths
+    ramp = torch.arange(500, dtype=torch.float64).repeat(6, 2, 1)
+    ops = [TimeWarp(1.0, strength=(0.2, 0.3)), TimeCrop(1.0, scale=(0.5, 0.7))]
+    fused = Compose(ops)(ramp, generator=gen(1))
+    g = gen(1)
+    seq = ops[1](ops[0](ramp, generator=g), generator=g)
+    torch.testing.assert_close(fused, seq, atol=1e-9, rtol=0)
 
 
 # ---------------------------------------------------------------------- individual ops
