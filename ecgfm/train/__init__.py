@@ -1,0 +1,49 @@
+"""Training utilities behind the reference loops in ``examples/`` (see ``docs/training.md``).
+
+- :mod:`~ecgfm.train.schedule` — :class:`WarmupCosine` learning-rate schedule.
+- :mod:`~ecgfm.train.checkpoint` — atomic, exactly resumable checkpoints; encoder export.
+- :mod:`~ecgfm.train.distributed` — ``torchrun`` setup (gloo on CPU, nccl on CUDA), DDP.
+- :mod:`~ecgfm.train.sampler` — :class:`StepSampler`: resumable, rank-sharded batches.
+- :mod:`~ecgfm.train.pretrain_data` — PTB-XL + deepfake-ecg records, preprocessed once, cached.
+- :mod:`~ecgfm.train.teacher_cache` — SelfMIS teacher embeddings computed once.
+- :mod:`~ecgfm.train.retrieval` — R@k retrieval and kNN accuracy.
+- :mod:`~ecgfm.train.objectives` — model + loss modules for DDP.
+- :mod:`~ecgfm.train.loop` — :func:`fit`: the shared optimisation loop.
+- :mod:`~ecgfm.train.encoders` — :func:`load_encoder` for teachers and initialisations.
+"""
+
+from ecgfm.train.checkpoint import export_encoder, load_checkpoint, save_checkpoint
+from ecgfm.train.distributed import DistInfo, init_distributed, wrap_ddp
+from ecgfm.train.encoders import load_encoder, state_fingerprint
+from ecgfm.train.loop import TrainConfig, fit
+from ecgfm.train.objectives import ContrastiveObjective, HybridObjective, SelfMISObjective
+from ecgfm.train.pretrain_data import DataSources, PretrainData
+from ecgfm.train.retrieval import knn_accuracy, retrieval_recall
+from ecgfm.train.sampler import StepSampler, step_generator
+from ecgfm.train.schedule import WarmupCosine, warmup_cosine_factor
+from ecgfm.train.teacher_cache import teacher_embeddings
+
+__all__ = [
+    "ContrastiveObjective",
+    "DataSources",
+    "DistInfo",
+    "HybridObjective",
+    "PretrainData",
+    "SelfMISObjective",
+    "StepSampler",
+    "TrainConfig",
+    "WarmupCosine",
+    "export_encoder",
+    "fit",
+    "init_distributed",
+    "knn_accuracy",
+    "load_checkpoint",
+    "load_encoder",
+    "retrieval_recall",
+    "save_checkpoint",
+    "state_fingerprint",
+    "step_generator",
+    "teacher_embeddings",
+    "warmup_cosine_factor",
+    "wrap_ddp",
+]

@@ -1,0 +1,265 @@
+"""Training checkpoints (exact resume) and the exported encoder file.
+
+A checkpoint is one ``torch.save`` file holding everything needed to continue a run as if it
+had never stopped: model weights (minus frozen parts that are rebuilt from their own source,
+e.g. a SelfMIS teacher), optimiser, scheduler and gradient-scaler states, the step and sample
+counters, the wall-clock spent so far, the random-number-generator states (Python, NumPy,
+torch CPU and CUDA) and the run's arguments. Writes are atomic: the file is written next to the
+target, flushed to disk and renamed over it, so an interrupted save leaves the previous
+checkpoint intact.
+
+:func:`export_encoder` writes the trained encoder alone as safetensors (optionally bf16/fp16)
+with its architecture in the metadata, the file :func:`ecgfm.train.encoders.load_encoder` and
+the hub's tools read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "atomic_torch_save",
+    "capture_rng_state",
+    "export_encoder",
+    "load_checkpoint",
+    "restore_rng_state",
+    "save_checkpoint",
+    "trainable_state_dict",
+]
+
+CHECKPOINT_VERSION = 1
+_EXPORT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _umask_mode() -> int:
+    """Permissions of a new regular file under the current umask (mkstemp uses 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save(obj, path)`` through a temporary file in the same directory + rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, _umask_mode())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """States of Python's, NumPy's and torch's global generators (CPU and every CUDA device)."""
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state` (CUDA states only if CUDA is in use here too)."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def trainable_state_dict(
+    model: nn.Module, exclude_prefixes: Iterable[str] = ()
+) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` without the entries under ``exclude_prefixes`` (e.g. ``"teacher."``).
+
+    Used to keep checkpoints compact: a frozen teacher is rebuilt from its own file on resume.
+    """
+    prefixes = tuple(exclude_prefixes)
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(prefixes)}
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any | None = None,
+    scaler: Any | None = None,
+    step: int,
+    counters: Mapping[str, float] | None = None,
+    args: Mapping[str, Any] | None = None,
+    exclude_prefixes: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a resumable checkpoint atomically; see the module docstring for its content.
+
+    Args:
+        path: target file (its directory is created).
+        model: the bare model (unwrap DDP first: ``ddp.module``).
+        optimizer, scheduler, scaler: their ``state_dict()`` are stored (scheduler and scaler
+            optional).
+        step: optimiser steps done.
+        counters: other numbers to restore (samples seen, wall-clock seconds...).
+        args: the run's configuration (JSON-able), compared on resume.
+        exclude_prefixes: state-dict prefixes not to store (frozen parts with their own
+            source).
+        extra: anything else picklable by ``torch.save`` with ``weights_only=True``-safe types
+            (tensors, numbers, strings, lists, dicts).
+    """
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise ValueError(f"step must be an int >= 0, got {step!r}")
+    if hasattr(model, "module") and isinstance(model.module, nn.Module):
+        raise TypeError("save_checkpoint expects the bare model; pass ddp_model.module")
+    payload = {
+        "version": CHECKPOINT_VERSION,
+        "step": step,
+        "model": trainable_state_dict(model, exclude_prefixes),
+        "excluded_prefixes": list(exclude_prefixes),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "scaler": None if scaler is None else scaler.state_dict(),
+        "counters": dict(counters or {}),
+        "args": json.loads(json.dumps(dict(args or {}), default=str)),
+        "rng": capture_rng_state(),
+        "extra": dict(extra or {}),
+    }
+    return atomic_torch_save(payload, path)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    scaler: Any | None = None,
+    restore_rng: bool = True,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Restore a :func:`save_checkpoint` file into the given objects; return the payload.
+
+    The model load is strict except for the prefixes the checkpoint says it excluded (those
+    parameters must already hold their values, e.g. a teacher loaded from its file).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        ValueError: not an ecgfm training checkpoint, or a newer format.
+        RuntimeError: the weights do not fit the model (missing/unexpected keys, shapes).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"no checkpoint at {p}")
+    # weights_only=False: the payload holds Python/NumPy RNG states (tuples with numpy arrays).
+    # Only load checkpoints you wrote yourself.
+    payload = torch.load(p, map_location=map_location, weights_only=False)
+    if not isinstance(payload, dict) or "version" not in payload or "model" not in payload:
+        raise ValueError(f"{p} is not an ecgfm training checkpoint (save_checkpoint)")
+    if payload["version"] > CHECKPOINT_VERSION:
+        raise ValueError(
+            f"{p} has checkpoint version {payload['version']}; this ecgfm reads up to "
+            f"{CHECKPOINT_VERSION}: upgrade ecgfm"
+        )
+    excluded = tuple(payload.get("excluded_prefixes", ()))
+    result = model.load_state_dict(payload["model"], strict=False)
+    missing = [k for k in result.missing_keys if not k.startswith(excluded)]
+    if missing or result.unexpected_keys:
+        raise RuntimeError(
+            f"{p} does not fit the model: missing {missing[:5]}, unexpected "
+            f"{list(result.unexpected_keys)[:5]}; resume with the same model arguments"
+        )
+    if optimizer is not None:
+        optimizer.load_state_dict(payload["optimizer"])
+    if scheduler is not None and payload["scheduler"] is not None:
+        scheduler.load_state_dict(payload["scheduler"])
+    if scaler is not None and payload["scaler"] is not None:
+        scaler.load_state_dict(payload["scaler"])
+    if restore_rng:
+        restore_rng_state(payload["rng"])
+    return payload
+
+
+def export_encoder(
+    encoder: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    dtype: str = "float32",
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save ``encoder``'s weights alone as safetensors, atomically.
+
+    The metadata key ``"ecgfm"`` holds JSON with ``arch`` and ``arch_args`` (from
+    :func:`ecgfm.models.create_model`) plus ``metadata``, so
+    :func:`ecgfm.train.encoders.load_encoder` can rebuild the architecture from the file alone.
+
+    Args:
+        encoder: built by ``create_model`` (it carries ``arch_name`` / ``arch_args``).
+        path: target ``.safetensors`` file.
+        dtype: storage dtype of floating tensors: ``"float32"``, ``"bfloat16"`` or
+            ``"float16"`` (half the size; loading casts back to the model's dtype).
+        metadata: extra JSON-able provenance (steps, data, wall-clock...).
+    """
+    import safetensors.torch
+
+    if dtype not in _EXPORT_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_EXPORT_DTYPES)}, got {dtype!r}")
+    arch = getattr(encoder, "arch_name", None)
+    if arch is None:
+        raise ValueError(
+            f"{type(encoder).__name__} has no arch_name; build encoders with "
+            "ecgfm.models.create_model so the file records how to rebuild them"
+        )
+    tensors = {}
+    for key, value in encoder.state_dict().items():
+        t = value.detach().to("cpu")
+        tensors[key] = (t.to(_EXPORT_DTYPES[dtype]) if t.is_floating_point() else t).contiguous()
+    info = {"arch": arch, "arch_args": dict(getattr(encoder, "arch_args", {}) or {})}
+    info.update(dict(metadata or {}))
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        safetensors.torch.save_file(
+            tensors, tmp_name, metadata={"ecgfm": json.dumps(info, default=str)}
+        )
+        os.chmod(tmp_name, _umask_mode())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,370 @@
+"""The optimisation loop shared by the reference training scripts in ``examples/``.
+
+A script builds its data, model and a ``compute_loss(model, step)`` function; :func:`fit` does
+the rest, identically for every method:
+
+- AdamW (weight decay on matrices and convolution kernels only, not on biases, norms and
+  embeddings vectors), :class:`~ecgfm.train.schedule.WarmupCosine` schedule;
+- mixed precision: ``precision="bf16"`` runs ``compute_loss`` under ``torch.autocast`` with
+  bfloat16 (CPU or CUDA), ``"fp16"`` uses float16 with a gradient scaler (CUDA only), ``"fp32"``
+  none;
+- gradient clipping by global norm;
+- DDP: the model is wrapped with :func:`~ecgfm.train.distributed.wrap_ddp` when the script runs
+  under ``torchrun``; ``compute_loss`` receives the wrapped model;
+- checkpoints every ``save_every`` steps and at the end (atomic, rank 0), automatic resume from
+  ``<out_dir>/checkpoint.pt``;
+- JSON-lines log (``<out_dir>/log.jsonl`` and stdout, rank 0): step, loss, learning rate,
+  gradient norm, ECGs/s, ECGs seen, wall-clock, and the validation metrics of ``evaluate``
+  every ``val_every`` steps.
+
+Resumption is exact when the script draws every random number of step ``s`` from generators
+seeded by ``(seed, s, rank)`` (:func:`~ecgfm.train.sampler.step_generator`) and takes its batch
+from a :class:`~ecgfm.train.sampler.StepSampler`: training 4 steps straight and 2 + 2 with a
+restart in between gives bit-identical weights on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import torch
+from torch import nn
+
+from ecgfm.train.checkpoint import export_encoder, load_checkpoint, save_checkpoint
+from ecgfm.train.distributed import DistInfo, all_reduce_mean, barrier, unwrap, wrap_ddp
+from ecgfm.train.schedule import WarmupCosine
+
+__all__ = ["JsonlLogger", "TrainConfig", "autocast", "fit", "param_groups"]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOG_NAME = "log.jsonl"
+_PRECISIONS = ("fp32", "bf16", "fp16")
+
+LossFn = Callable[[nn.Module, int], tuple[torch.Tensor, Mapping[str, float], int]]
+EvalFn = Callable[[nn.Module], Mapping[str, float]]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of :func:`fit` (the scripts fill it from their CLI flags).
+
+    Attributes:
+        out_dir: run directory (checkpoint, log, exported encoder).
+        steps: total optimiser steps.
+        lr: peak learning rate; weight_decay, betas, eps: AdamW.
+        warmup_steps: linear warm-up; min_lr_ratio: cosine floor / peak.
+        clip_grad: max global gradient norm (0: no clipping, the norm is still logged).
+        precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast + scaler, CUDA).
+        log_every, val_every, save_every: intervals in steps (0 disables val/save; the last
+            step always logs, validates when ``val_every > 0``, and saves).
+        resume: ``"auto"`` (resume from ``out_dir/checkpoint.pt`` if present), ``"none"``, or
+            a checkpoint path.
+    """
+
+    out_dir: str
+    steps: int
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    clip_grad: float = 1.0
+    precision: str = "fp32"
+    log_every: int = 10
+    val_every: int = 0
+    save_every: int = 0
+    resume: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if self.weight_decay < 0 or self.clip_grad < 0:
+            raise ValueError("weight_decay and clip_grad must be >= 0")
+        if self.precision not in _PRECISIONS:
+            raise ValueError(f"precision must be one of {_PRECISIONS}, got {self.precision!r}")
+        for name in ("log_every", "val_every", "save_every", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.log_every == 0:
+            raise ValueError("log_every must be >= 1")
+        if self.warmup_steps > self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps})")
+
+
+class JsonlLogger:
+    """Append JSON records to a file (one per line, flushed) and echo them to a stream."""
+
+    def __init__(
+        self, path: str | Path | None, *, echo: TextIO | None = sys.stdout, enabled: bool = True
+    ) -> None:
+        self.enabled = enabled
+        self.echo = echo
+        self._file = None
+        if enabled and path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed in close())
+
+    def log(self, record: Mapping[str, Any]) -> None:
+        if not self.enabled:
+            return
+        line = json.dumps(dict(record), default=_jsonable)
+        if self._file is not None:
+            self._file.write(line + "\n")
+            self._file.flush()
+        if self.echo is not None:
+            print(line, file=self.echo, flush=True)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The autocast context of ``precision`` on ``device`` (a no-op context for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision fp16 needs CUDA; use bf16 on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Trainable parameters split into decayed (``ndim >= 2``) and not decayed (biases, norms,
+    embedding vectors such as ST-MEM's SEP token)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    if not decay and not no_decay:
+        raise ValueError("the model has no trainable parameter")
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def _due(step: int, every: int, last: bool) -> bool:
+    """The last step, or every ``every`` steps (``every = 0``: only the last)."""
+    return last or (every > 0 and step % every == 0)
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def fit(
+    model: nn.Module,
+    compute_loss: LossFn,
+    config: TrainConfig,
+    info: DistInfo,
+    *,
+    evaluate: EvalFn | None = None,
+    export: tuple[nn.Module, str] | None = None,
+    export_dtype: str = "float32",
+    exclude_prefixes: Iterable[str] = (),
+    run_args: Mapping[str, Any] | None = None,
+    params: Iterable[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` for ``config.steps`` optimiser steps (see the module docstring).
+
+    Args:
+        model: the bare model on ``info.device`` (all trainable parts, including any
+            learnable loss parameters, must be inside it so DDP synchronises them).
+        compute_loss: ``(model, step) -> (loss, logs, n_ecg)``: the scalar loss of this rank's
+            batch of step ``step`` (``model`` is the DDP-wrapped model under torchrun), extra
+            floats to log, and the number of ECG records in this rank's batch.
+        config: optimisation settings.
+        info: from :func:`~ecgfm.train.distributed.init_distributed`.
+        evaluate: ``bare_model -> metrics``, run on rank 0 in eval mode without gradients.
+        export: ``(encoder, filename)``: the encoder to write as safetensors into ``out_dir``
+            at the end (rank 0).
+        export_dtype: storage dtype of the exported encoder.
+        exclude_prefixes: state-dict prefixes left out of checkpoints (a frozen teacher).
+        run_args: the run's arguments, stored in the checkpoint and the log.
+        params: optimiser parameter groups (default :func:`param_groups`).
+
+    Returns:
+        A summary dict (steps, ECGs seen, wall-clock, last loss, last validation metrics).
+    """
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT_NAME
+    log = JsonlLogger(out / LOG_NAME, enabled=info.is_main)
+    groups = list(params) if params is not None else param_groups(model, config.weight_decay)
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
+    scheduler = WarmupCosine(optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
+    scaler = torch.amp.GradScaler(info.device.type) if config.precision == "fp16" else None
+    step, counters = 0, {"ecg_seen": 0.0, "wall_s": 0.0}
+    resume_path = None
+    if config.resume == "auto" and ckpt_path.is_file():
+        resume_path = ckpt_path
+    elif config.resume not in ("auto", "none"):
+        resume_path = Path(config.resume)
+    if resume_path is not None:
+        payload = load_checkpoint(
+            resume_path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler
+        )
+        step = int(payload["step"])
+        counters.update(payload["counters"])
+        _warn_changed_args(payload.get("args", {}), run_args or {})
+    ddp = wrap_ddp(model, info)
+    trainable = [p for g in groups for p in g["params"]]
+    log.log(
+        {
+            "event": "resume" if resume_path else "start",
+            "step": step,
+            "args": dict(run_args or {}),
+            "config": asdict(config),
+            "world_size": info.world_size,
+            "device": str(info.device),
+            "trainable_params": sum(p.numel() for p in trainable),
+        }
+    )
+    if step >= config.steps:
+        logger.warning("checkpoint is at step %d >= steps %d: nothing to train", step, config.steps)
+    model.train()
+    summary: dict[str, Any] = {"val": {}}
+    window_start, window_ecg, window_time = time.monotonic(), 0, 0.0
+    loss_value = float("nan")
+    while step < config.steps:
+        t0 = time.monotonic()
+        with autocast(info.device, config.precision):
+            loss, extra, n_ecg = compute_loss(ddp, step)
+        if not bool(torch.isfinite(loss.detach())):
+            raise FloatingPointError(
+                f"loss is {float(loss)} at step {step}; lower the learning rate, use fp32, or "
+                "check the data (the last checkpoint is untouched)"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        max_norm = config.clip_grad if config.clip_grad > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, max_norm)
+        lr = optimizer.param_groups[0]["lr"]
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        scheduler.step()
+        step += 1
+        last = step == config.steps
+        counters["ecg_seen"] += n_ecg * info.world_size
+        window_ecg += n_ecg * info.world_size
+        window_time += time.monotonic() - t0
+        if _due(step, config.log_every, last):
+            loss_value = all_reduce_mean(loss.detach(), info.device)
+            record = {
+                "step": step,
+                "loss": loss_value,
+                "lr": lr,
+                "grad_norm": float(grad_norm),
+                "ecg_per_s": window_ecg / max(window_time, 1e-9),
+                "ecg_seen": int(counters["ecg_seen"]),
+                "wall_s": counters["wall_s"] + time.monotonic() - window_start,
+            }
+            record.update({k: all_reduce_mean(v, info.device) for k, v in extra.items()})
+            log.log(record)
+            window_ecg, window_time = 0, 0.0
+        if evaluate is not None and config.val_every > 0 and _due(step, config.val_every, last):
+            if info.is_main:
+                with _eval_mode(model), torch.no_grad(), autocast(info.device, config.precision):
+                    metrics = {k: float(v) for k, v in evaluate(model).items()}
+                log.log(
+                    {
+                        "step": step,
+                        "ecg_seen": int(counters["ecg_seen"]),
+                        **{f"val/{k}": v for k, v in metrics.items()},
+                    }
+                )
+                summary["val"] = metrics
+            barrier()
+        if _due(step, config.save_every, last):
+            now = time.monotonic()
+            counters["wall_s"] += now - window_start
+            window_start = now
+            if info.is_main:
+                save_checkpoint(
+                    ckpt_path,
+                    model=model,
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    scaler=scaler,
+                    step=step,
+                    counters=counters,
+                    args=run_args,
+                    exclude_prefixes=exclude_prefixes,
+                )
+            barrier()
+    counters["wall_s"] += time.monotonic() - window_start
+    if export is not None and info.is_main:
+        encoder, filename = export
+        meta = {
+            "steps": step,
+            "ecg_seen": int(counters["ecg_seen"]),
+            "wall_s": round(counters["wall_s"], 1),
+            "run_args": dict(run_args or {}),
+        }
+        path = export_encoder(unwrap(encoder), out / filename, dtype=export_dtype, metadata=meta)
+        summary["export"] = str(path)
+    summary.update(
+        {
+            "event": "end",
+            "step": step,
+            "ecg_seen": int(counters["ecg_seen"]),
+            "wall_s": counters["wall_s"],
+            "loss": loss_value,
+        }
+    )
+    log.log({k: v for k, v in summary.items() if k != "val"})
+    log.close()
+    return summary
+
+
+def _warn_changed_args(saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    ignore = {"resume", "save_every", "val_every", "log_every"}
+    changed = sorted(
+        k
+        for k in set(saved) | set(current)
+        if k not in ignore
+        and json.dumps(saved.get(k), default=str) != json.dumps(current.get(k), default=str)
+    )
+    if changed:
+        logger.warning(
+            "resuming with different arguments %s than the checkpoint was written with; the "
+            "run is no longer an exact continuation",
+            changed,
+        )
