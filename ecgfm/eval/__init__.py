@@ -1,5 +1,29 @@
-"""Evaluation: probes on frozen embeddings and classification metrics with bootstrap CIs."""
+"""Evaluation: tasks on public data, embeddings, probes, metrics with bootstrap CIs, baselines.
 
+- Tasks (:mod:`ecgfm.eval.tasks`): ``get_task("cinc2017" | "ptbxl-superclass" | "ptbxl-mi")``
+  ``.load(root)`` -> :class:`TaskData` (signals, per-record labels, fixed splits, notes).
+- :func:`embed_task`: per-record embeddings of a task with any encoder, cached on disk.
+- :func:`probe_task`: SelfMIS linear probe, logistic regression (fixed split or k-fold CV),
+  scored by :func:`score_report` (macro AUROC / AUPRC / F1 with bootstrap CIs, support).
+- Baselines (:mod:`ecgfm.eval.baselines`): random weights, supervised from scratch.
+
+See ``docs/evaluation.md`` and ``ecgfm probe --help``.
+"""
+
+from ecgfm.eval.baselines import (
+    SupervisedConfig,
+    preset_for_arch,
+    random_encoder,
+    supervised_baseline,
+    train_supervised,
+)
+from ecgfm.eval.embed_cache import (
+    RecordEmbeddings,
+    average_by_record,
+    bf16_agreement,
+    embed_task,
+    model_identity,
+)
 from ecgfm.eval.metrics import (
     BootstrapCI,
     bootstrap_ci,
@@ -9,16 +33,51 @@ from ecgfm.eval.metrics import (
     one_hot,
 )
 from ecgfm.eval.probe import ProbeResult, linear_probe, logistic_cv_scores, logistic_scores
+from ecgfm.eval.task_report import ProbeReport, format_reports, probe_task, score_report
+from ecgfm.eval.tasks import (
+    CinC2017Task,
+    PTBXLTask,
+    Task,
+    TaskData,
+    get_task,
+    list_tasks,
+    make_cinc2017_split,
+    read_split_file,
+    write_split_file,
+)
 
 __all__ = [
     "BootstrapCI",
+    "CinC2017Task",
+    "PTBXLTask",
+    "ProbeReport",
     "ProbeResult",
+    "RecordEmbeddings",
+    "SupervisedConfig",
+    "Task",
+    "TaskData",
+    "average_by_record",
+    "bf16_agreement",
     "bootstrap_ci",
+    "embed_task",
+    "format_reports",
+    "get_task",
     "linear_probe",
+    "list_tasks",
     "logistic_cv_scores",
     "logistic_scores",
     "macro_auprc",
     "macro_auroc",
     "macro_f1",
+    "make_cinc2017_split",
+    "model_identity",
     "one_hot",
+    "preset_for_arch",
+    "probe_task",
+    "random_encoder",
+    "read_split_file",
+    "score_report",
+    "supervised_baseline",
+    "train_supervised",
+    "write_split_file",
 ]
