@@ -203,25 +203,33 @@ def _fused_remap_(
     for op in ops:
         op.check_input(x)
     b, n_t = x.shape[0], x.shape[-1]
-    composite: torch.Tensor | None = None  # (B, 1, T) positions, created lazily
-    touched = torch.zeros(b, dtype=torch.bool)
-    for op in ops:
+    draws = []
+    for op in ops:  # draw in the same order as applying the ops one by one
         idx = R.gate(b, op.p, generator)
-        if not idx.numel():
-            continue
-        new = op.positions(idx.numel(), n_t, generator)
-        if composite is None:
-            composite = (
-                torch.arange(n_t, dtype=torch.float64, device=new.device).expand(b, 1, n_t).clone()
-            )
-        idx_d = idx.to(new.device)
-        # applying `op` after the remaps so far: y(t) = x(P(p_op(t)))
-        composite[idx_d] = _interp_positions(composite[idx_d], new)
-        touched[idx] = True
-    if composite is None:
+        if idx.numel():
+            draws.append((idx, op.positions(idx.numel(), n_t, generator)))
+    if not draws:
         return
-    idx = touched.nonzero().flatten()
-    remap_rows_(x, idx, composite[idx.to(composite.device)])
+    touched = torch.zeros(b, dtype=torch.bool)
+    for idx, _ in draws:
+        touched[idx] = True
+    rows = touched.nonzero().flatten()
+    row_of = torch.full((b,), -1, dtype=torch.int64)
+    row_of[rows] = torch.arange(rows.numel())
+    composite = torch.empty((rows.numel(), 1, n_t), dtype=torch.float64, device=draws[0][1].device)
+    started = torch.zeros(rows.numel(), dtype=torch.bool)
+    for idx, pos in draws:
+        r = row_of[idx]
+        first = ~started[r]  # composing with the identity is the new positions themselves
+        if first.any():
+            composite[r[first].to(composite.device)] = pos[first.to(pos.device)]
+        again = ~first
+        if again.any():
+            ra = r[again].to(composite.device)
+            # applying this op after the remaps so far: y(t) = x(P(p_op(t)))
+            composite[ra] = _interp_positions(composite[ra], pos[again.to(pos.device)])
+        started[r] = True
+    remap_rows_(x, rows, composite)
 
 
 # ------------------------------------------------------------------------------ kernels
