@@ -24,7 +24,7 @@ import wfdb
 
 from ecgfm.leads import CANONICAL_LEADS, select_leads
 from ecgfm.plot import plot_ecg, plot_views
-from ecgfm.transforms.augment import Compose, moco_ops
+from ecgfm.transforms.augment import AugmentationPipeline, moco_ops
 from ecgfm.transforms.views import (
     CMSC,
     Interleave,
@@ -69,7 +69,10 @@ def main() -> None:
         "cmsc": (CMSC(rlm=0.5, fs=fs), ["segment 1 + RLM", "segment 2 + RLM"]),
         "interleave": (Interleave(rlm=0.5, fs=fs), ["even samples + RLM", "odd samples + RLM"]),
         "stochastic": (Stochastic(fs=fs), ["stochastic view 1", "stochastic view 2"]),
-        "moco": (MultiView(Compose(moco_ops(fs)), fs=fs), ["MoCo view 1", "MoCo view 2"]),
+        "moco": (
+            MultiView(AugmentationPipeline(moco_ops(fs)), fs=fs),
+            ["MoCo view 1", "MoCo view 2"],
+        ),
     }
     for name, (gen, titles) in runs.items():
         generator = torch.Generator().manual_seed(args.seed)

@@ -1,5 +1,119 @@
 """Preprocessing steps, presets, view generators and augmentations.
 
-Import from the submodules (``ecgfm.transforms.functional``, ``.preprocessing``, ``.presets``,
-``.views``, ``.augment``); the names re-exported here are the stable public API.
+- :mod:`ecgfm.transforms.functional` — resample, filters, baseline, z-score, crop/pad on
+  numpy or torch arrays.
+- :mod:`ecgfm.transforms.preprocessing` — the same as composable, serialisable steps
+  ``step(x, fs, leads) -> (x, fs, leads)``; :class:`Compose` chains them.
+- :mod:`ecgfm.transforms.presets` — the official pipelines (ECGFounder, ST-MEM, SelfMIS, HL,
+  Dual-View) as named presets that travel with pretrained weights.
+- :mod:`ecgfm.transforms.views` — view generators (SelfCut, CMSC, Interleave, RLM, Stochastic).
+- :mod:`ecgfm.transforms.augment` — random augmentations, batched and seeded; an
+  :class:`AugmentationPipeline` applies each op with its own probability.
 """
+
+from ecgfm.transforms import functional
+from ecgfm.transforms.augment import (
+    AddSine,
+    AmplitudeScale,
+    Augmentation,
+    AugmentationPipeline,
+    BaselineWander,
+    Cutout,
+    Flip,
+    GaussianNoise,
+    LeadErase,
+    PartialSine,
+    PartialWhiteNoise,
+    PowerlineNoise,
+    RandomBandPass,
+    RandomDrop,
+    RemapAugmentation,
+    TimeCrop,
+    TimeShift,
+    TimeWarp,
+    artifact_ops,
+    dual_view_ops,
+    moco_ops,
+)
+from ecgfm.transforms.preprocessing import (
+    BandPass,
+    Compose,
+    Crop,
+    FitLength,
+    HighPass,
+    LowPass,
+    Notch,
+    Pad,
+    RemoveBaseline,
+    RepairNonFinite,
+    Resample,
+    SelectLeads,
+    Step,
+    ZScore,
+)
+from ecgfm.transforms.presets import Preset, UnknownPresetError, get_preset, list_presets
+from ecgfm.transforms.views import (
+    CMSC,
+    Interleave,
+    MultiView,
+    RandomLeadMasking,
+    SelfCut,
+    Stochastic,
+    View,
+    ViewGenerator,
+)
+from ecgfm.transforms.views_data import ViewCollate, ViewDataset, collate_views
+
+__all__ = [
+    "CMSC",
+    "AddSine",
+    "AmplitudeScale",
+    "Augmentation",
+    "AugmentationPipeline",
+    "BandPass",
+    "BaselineWander",
+    "Compose",
+    "Crop",
+    "Cutout",
+    "FitLength",
+    "Flip",
+    "GaussianNoise",
+    "HighPass",
+    "Interleave",
+    "LeadErase",
+    "LowPass",
+    "MultiView",
+    "Notch",
+    "Pad",
+    "PartialSine",
+    "PartialWhiteNoise",
+    "PowerlineNoise",
+    "Preset",
+    "RandomBandPass",
+    "RandomDrop",
+    "RandomLeadMasking",
+    "RemapAugmentation",
+    "RemoveBaseline",
+    "RepairNonFinite",
+    "Resample",
+    "SelectLeads",
+    "SelfCut",
+    "Step",
+    "Stochastic",
+    "TimeCrop",
+    "TimeShift",
+    "TimeWarp",
+    "UnknownPresetError",
+    "View",
+    "ViewCollate",
+    "ViewDataset",
+    "ViewGenerator",
+    "ZScore",
+    "artifact_ops",
+    "collate_views",
+    "dual_view_ops",
+    "functional",
+    "get_preset",
+    "list_presets",
+    "moco_ops",
+]

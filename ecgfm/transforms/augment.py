@@ -19,8 +19,8 @@ from __future__ import annotations
 from ecgfm.signal import check_fs
 from ecgfm.transforms._random import check_probability
 from ecgfm.transforms.augment_amplitude import AmplitudeScale, Flip, LeadErase, RandomDrop
-from ecgfm.transforms.augment_base import Augmentation, Compose, RemapAugmentation
-from ecgfm.transforms.augment_filter import BandPass
+from ecgfm.transforms.augment_base import Augmentation, AugmentationPipeline, RemapAugmentation
+from ecgfm.transforms.augment_filter import RandomBandPass
 from ecgfm.transforms.augment_noise import (
     AddSine,
     BaselineWander,
@@ -35,9 +35,8 @@ __all__ = [
     "AddSine",
     "AmplitudeScale",
     "Augmentation",
-    "BandPass",
+    "AugmentationPipeline",
     "BaselineWander",
-    "Compose",
     "Cutout",
     "Flip",
     "GaussianNoise",
@@ -45,6 +44,7 @@ __all__ = [
     "PartialSine",
     "PartialWhiteNoise",
     "PowerlineNoise",
+    "RandomBandPass",
     "RandomDrop",
     "RemapAugmentation",
     "TimeCrop",
@@ -62,7 +62,7 @@ def dual_view_ops(fs: float, p: float = 0.5) -> list[Augmentation]:
     return [
         TimeWarp(p),
         TimeCrop(p),
-        BandPass(fs, p, high_hz=(min(25.0, 0.4 * fs), min(45.0, 0.45 * fs))),
+        RandomBandPass(fs, p, high_hz=(min(25.0, 0.4 * fs), min(45.0, 0.45 * fs))),
         GaussianNoise(p),
         AmplitudeScale(p),
     ]

@@ -5,7 +5,7 @@ An :class:`Augmentation` is applied to each record of a batch independently with
 seeding contract). Subclasses implement ``_apply_rows_(x, idx, generator)``, which modifies the
 records ``idx`` of a ``(B, C, T)`` tensor **in place** and touches no other record. The public
 ``__call__`` copies the input once (unless ``inplace=True``) and returns the caller's kind of
-array; :class:`Compose` copies once and then runs every op in place on that copy.
+array; :class:`AugmentationPipeline` copies once and then runs every op in place on that copy.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ecgfm.transforms import _random as R
 
-__all__ = ["Augmentation", "Compose", "RemapAugmentation"]
+__all__ = ["Augmentation", "AugmentationPipeline", "RemapAugmentation"]
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -94,7 +94,7 @@ class Augmentation:
         return f"{type(self).__name__}({self.extra_repr()})"
 
 
-class Compose(Augmentation):
+class AugmentationPipeline(Augmentation):
     """Apply augmentations one after the other, each with its own probability.
 
     The input is copied once (unless ``inplace=True``); every op then works in place on that
@@ -168,14 +168,14 @@ class Compose(Augmentation):
 
     def __repr__(self) -> str:
         inner = ",\n".join(f"    {op!r}" for op in self.ops)
-        return f"Compose([\n{inner}\n], p={self.p})"
+        return f"AugmentationPipeline([\n{inner}\n], p={self.p})"
 
 
 class RemapAugmentation(Augmentation):
     """An augmentation that resamples each chosen record at new time positions.
 
     Subclasses implement ``positions(n, T, generator) -> (n, 1, T)`` float64 sampling
-    positions in ``[0, T - 1]`` (on the draw device); :class:`Compose` can then fuse
+    positions in ``[0, T - 1]`` (on the draw device); :class:`AugmentationPipeline` can then fuse
     consecutive remaps into one resampling.
     """
 

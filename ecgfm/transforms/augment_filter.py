@@ -23,7 +23,7 @@ from ecgfm.signal import check_fs
 from ecgfm.transforms import _random as R
 from ecgfm.transforms.augment_base import Augmentation, put_rows_, take_rows
 
-__all__ = ["BandPass", "zero_phase_bandpass"]
+__all__ = ["RandomBandPass", "zero_phase_bandpass"]
 
 
 def zero_phase_bandpass(
@@ -64,7 +64,7 @@ def zero_phase_bandpass(
     return out.to(x.dtype)
 
 
-class BandPass(Augmentation):
+class RandomBandPass(Augmentation):
     """Zero-phase Butterworth-shaped band-pass with cut-offs drawn per record.
 
     Args:

@@ -28,7 +28,7 @@ import torch
 from ecgfm.leads import CANONICAL_LEADS, MissingLeadError, normalize_lead_names, select_leads
 from ecgfm.signal import ECGRecord, check_fs
 from ecgfm.transforms import _random as R
-from ecgfm.transforms.augment import Augmentation, Compose, dual_view_ops
+from ecgfm.transforms.augment import Augmentation, AugmentationPipeline, dual_view_ops
 from ecgfm.transforms.augment_base import zero_leads_
 
 __all__ = [
@@ -379,10 +379,10 @@ class MultiView(ViewGenerator):
     """Apply one pipeline ``n_views`` times, or one pipeline per view.
 
     Args:
-        transforms: an :class:`~ecgfm.transforms.augment.Augmentation` (e.g. a
-            :class:`~ecgfm.transforms.augment.Compose`) or any callable ``x -> x``, applied
-            once per view; or a sequence of them, one per view (e.g. a strong and a weak
-            pipeline). ecgfm augmentations get the ``generator``; other callables are called
+        transforms: an :class:`~ecgfm.transforms.augment.Augmentation` (e.g. an
+            :class:`~ecgfm.transforms.augment.AugmentationPipeline`) or any callable
+            ``x -> x``, applied once per view; or a sequence of them, one per view (e.g. a
+            strong and a weak pipeline). ecgfm augmentations get the ``generator``; other callables are called
             as ``f(x)``.
         n_views: number of views when ``transforms`` is a single pipeline (default 2).
         fs, leads: see :class:`ViewGenerator`.
@@ -466,7 +466,7 @@ class Stochastic(MultiView):
         leads: Sequence[str] = CANONICAL_LEADS,
     ) -> None:
         fs = check_fs(fs)
-        pool = Compose(dual_view_ops(fs) if ops is None else ops)
+        pool = AugmentationPipeline(dual_view_ops(fs) if ops is None else ops)
         super().__init__(pool, _check_int(n_views, "n_views", 1), fs=fs, leads=leads)
         self.ops = pool
 

@@ -15,9 +15,8 @@ from ecgfm.transforms.augment import (
     AddSine,
     AmplitudeScale,
     Augmentation,
-    BandPass,
+    AugmentationPipeline,
     BaselineWander,
-    Compose,
     Cutout,
     Flip,
     GaussianNoise,
@@ -25,6 +24,7 @@ from ecgfm.transforms.augment import (
     PartialSine,
     PartialWhiteNoise,
     PowerlineNoise,
+    RandomBandPass,
     RandomDrop,
     TimeCrop,
     TimeShift,
@@ -142,9 +142,9 @@ def test_compose_equals_sequential_application() -> None:
     y = x
     for op in ops:
         y = op(y, generator=g)
-    assert torch.equal(Compose(ops, fuse_remaps=False)(x, generator=gen(9)), y)
+    assert torch.equal(AugmentationPipeline(ops, fuse_remaps=False)(x, generator=gen(9)), y)
     # fused warp + crop: same draws, one interpolation instead of two
-    fused = Compose(ops)(x, generator=gen(9))
+    fused = AugmentationPipeline(ops)(x, generator=gen(9))
     changed = (y != x).flatten(1).any(1)
     assert torch.equal((fused != x).flatten(1).any(1), changed)
     # (the signals carry white noise, which a second interpolation smooths a little more)
@@ -155,7 +155,7 @@ def test_fused_remap_composes_positions_exactly() -> None:
     # on a linear ramp, linear interpolation is exact: x(P(t)) = P(t) for both paths
     ramp = torch.arange(500, dtype=torch.float64).repeat(6, 2, 1)
     ops = [TimeWarp(1.0, strength=(0.2, 0.3)), TimeCrop(1.0, scale=(0.5, 0.7))]
-    fused = Compose(ops)(ramp, generator=gen(1))
+    fused = AugmentationPipeline(ops)(ramp, generator=gen(1))
     g = gen(1)
     seq = ops[1](ops[0](ramp, generator=g), generator=g)
     torch.testing.assert_close(fused, seq, atol=1e-9, rtol=0)
@@ -306,7 +306,7 @@ def test_bandpass_gain_matches_zero_phase_butterworth(low: float, high: float) -
     t = torch.arange(n_t, dtype=torch.float64) / FS
     tones = torch.tensor([0.2, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0], dtype=torch.float64)
     x = torch.sin(2 * math.pi * tones[:, None] * t)[None]  # (1, 7 tones, T)
-    y = BandPass(FS, 1.0, low_hz=low, high_hz=high, order=order)(x, generator=gen())
+    y = RandomBandPass(FS, 1.0, low_hz=low, high_hz=high, order=order)(x, generator=gen())
     core = slice(1000, 4000)  # away from the edges
     measured = y[0, :, core].pow(2).mean(-1).sqrt() / x[0, :, core].pow(2).mean(-1).sqrt()
     hp = 1 / (1 + (low / tones) ** (2 * order)) if low > 0 else torch.ones_like(tones)
@@ -319,13 +319,15 @@ def test_bandpass_edges_and_straight_lines() -> None:
     t = torch.arange(3000, dtype=torch.float64)
     line = (0.3 + 0.001 * t).repeat(2, 3, 1)
     # a zero-phase filter maps a straight line to DC gain x line: kept without a high-pass
-    kept = BandPass(FS, 1.0, low_hz=0.0, high_hz=30.0)(line, generator=gen())
+    kept = RandomBandPass(FS, 1.0, low_hz=0.0, high_hz=30.0)(line, generator=gen())
     torch.testing.assert_close(kept, line, atol=1e-9, rtol=0)
-    removed = BandPass(FS, 1.0, low_hz=0.5, high_hz=30.0)(line, generator=gen())
+    removed = RandomBandPass(FS, 1.0, low_hz=0.5, high_hz=30.0)(line, generator=gen())
     assert float(removed.abs().max()) < 1e-9
     # a 10 Hz tone with a large offset and drift: no wrap-around artifact at the edges
     tone = torch.sin(2 * math.pi * 10 * t / FS) + 5.0 + 0.002 * t
-    y = BandPass(FS, 1.0, low_hz=0.0, high_hz=40.0, order=4)(tone[None, None], generator=gen())
+    y = RandomBandPass(FS, 1.0, low_hz=0.0, high_hz=40.0, order=4)(
+        tone[None, None], generator=gen()
+    )
     err = (y[0, 0] - tone).abs()
     # only the slope mismatch at the wrap remains: a few samples at each end, decaying fast
     # (without the line removal the 6 mV jump between the ends would ring across the record)
@@ -346,8 +348,8 @@ def test_bandpass_edges_and_straight_lines() -> None:
         lambda: TimeCrop(scale=(0.0, 0.5)),
         lambda: TimeCrop(scale=(0.5, 1.5)),
         lambda: TimeWarp(n_knots=1),
-        lambda: BandPass(FS, high_hz=(20.0, 250.0)),
-        lambda: BandPass(FS, low_hz=(0.5, 30.0), high_hz=(20.0, 40.0)),
+        lambda: RandomBandPass(FS, high_hz=(20.0, 250.0)),
+        lambda: RandomBandPass(FS, low_hz=(0.5, 30.0), high_hz=(20.0, 40.0)),
         lambda: PowerlineNoise(100.0),
         lambda: PowerlineNoise(FS, harmonics=5),
         lambda: AddSine(-1.0),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ecgfm.leads import CANONICAL_LEADS, MissingLeadError
 from ecgfm.signal import ECGRecord
-from ecgfm.transforms.augment import AmplitudeScale, Compose, GaussianNoise
+from ecgfm.transforms.augment import AmplitudeScale, AugmentationPipeline, GaussianNoise
 from ecgfm.transforms.views import (
     CMSC,
     Interleave,
@@ -203,7 +203,7 @@ def test_rlm_on_views_inplace_and_errors() -> None:
         lambda: CMSC(rlm=0.5),
         lambda: Interleave(rlm=RandomLeadMasking(0.5, keep_one=True)),
         lambda: Stochastic(),
-        lambda: MultiView([Compose([GaussianNoise(1.0)]), AmplitudeScale(1.0)]),
+        lambda: MultiView([AugmentationPipeline([GaussianNoise(1.0)]), AmplitudeScale(1.0)]),
     ],
 )
 def test_same_seed_same_views_and_per_record_randomness(make) -> None:
