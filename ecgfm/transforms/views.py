@@ -382,8 +382,8 @@ class MultiView(ViewGenerator):
         transforms: an :class:`~ecgfm.transforms.augment.Augmentation` (e.g. an
             :class:`~ecgfm.transforms.augment.AugmentationPipeline`) or any callable
             ``x -> x``, applied once per view; or a sequence of them, one per view (e.g. a
-            strong and a weak pipeline). ecgfm augmentations get the ``generator``; other callables are called
-            as ``f(x)``.
+            strong and a weak pipeline). ecgfm augmentations get the ``generator``; other
+            callables are called as ``f(x)``.
         n_views: number of views when ``transforms`` is a single pipeline (default 2).
         fs, leads: see :class:`ViewGenerator`.
 
