@@ -34,19 +34,18 @@ def strip_head(encoder: nn.Module) -> nn.Module:
     Pre-training only uses embeddings; a head would hold parameters that never receive a
     gradient (DDP refuses those by default).
     """
-    n = getattr(encoder, "n_classes", None)
-    if n is None:
-        n = getattr(encoder, "num_classes", 0)
-    if n and hasattr(encoder, "reset_classifier"):
-        encoder.reset_classifier(0)
-        key = "n_classes" if hasattr(encoder, "n_classes") else "num_classes"
-        if isinstance(getattr(encoder, "arch_args", None), dict):
-            encoder.arch_args[key] = 0
-    elif n and isinstance(getattr(encoder, "head", None), nn.Module):
+    head = getattr(encoder, "head", None)
+    if head is None or isinstance(head, nn.Identity):
+        return encoder
+    if not hasattr(encoder, "reset_classifier"):
         raise ValueError(
-            f"{type(encoder).__name__} has a {n}-class head and no reset_classifier; build it "
-            "with n_classes=0 / num_classes=0"
+            f"{type(encoder).__name__} has a classification head and no reset_classifier; "
+            "build it without one (n_classes=0 / num_classes=0)"
         )
+    encoder.reset_classifier(0)
+    key = "n_classes" if hasattr(encoder, "n_classes") else "num_classes"
+    if isinstance(getattr(encoder, "arch_args", None), dict):
+        encoder.arch_args[key] = 0
     return encoder
 
 
@@ -79,25 +78,38 @@ def _from_safetensors(
     model = create_model(arch, **kwargs)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    if missing or unexpected:
+    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
         raise ValueError(
             f"{path} does not fit {arch}({kwargs}): missing {missing[:5]}, unexpected "
-            f"{unexpected[:5]}; pass the architecture arguments the weights were trained with"
+            f"{unexpected[:5]}, other shapes {shapes[:5]}; pass the architecture arguments the "
+            "weights were trained with"
         )
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
     return model
 
 
 def _name_official(encoder: nn.Module) -> None:
-    """Give a converted ECGFounder model its registered name when its shapes match one."""
+    """Give a converted ECGFounder model the registered name whose shapes it matches."""
     from ecgfm.models import create_model
 
-    name = "net1d_ecgfounder" if encoder.in_channels == 12 else "net1d_ecgfounder_lead1"
-    reference = create_model(name, n_classes=0).state_dict()
-    own = encoder.state_dict()
-    if own.keys() == reference.keys() and all(own[k].shape == reference[k].shape for k in own):
-        encoder.arch_name = name
-        encoder.arch_args = {"n_classes": 0}
+    if encoder.in_channels == 12:
+        candidates = [("net1d_ecgfounder", {"n_classes": 0}), ("net1d_small", {})]
+    else:
+        candidates = [("net1d_ecgfounder_lead1", {"n_classes": 0}),
+                      ("net1d_small", {"in_channels": encoder.in_channels})]  # fmt: skip
+    own = {k: v.shape for k, v in encoder.state_dict().items()}
+    for name, kwargs in candidates:
+        try:
+            reference = create_model(name, **kwargs)
+        except ValueError:
+            continue
+        if {k: v.shape for k, v in reference.state_dict().items()} == own and (
+            reference.in_leads == encoder.in_leads
+        ):
+            encoder.arch_name = name
+            encoder.arch_args = dict(kwargs)
+            return
 
 
 def load_encoder(

@@ -216,142 +216,203 @@ def fit(
     Returns:
         A summary dict (steps, ECGs seen, wall-clock, last loss, last validation metrics).
     """
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / CHECKPOINT_NAME
-    log = JsonlLogger(out / LOG_NAME, enabled=info.is_main)
-    groups = list(params) if params is not None else param_groups(model, config.weight_decay)
-    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
-    scheduler = WarmupCosine(optimizer, config.warmup_steps, config.steps, config.min_lr_ratio)
-    scaler = torch.amp.GradScaler(info.device.type) if config.precision == "fp16" else None
-    step, counters = 0, {"ecg_seen": 0.0, "wall_s": 0.0}
-    resume_path = None
-    if config.resume == "auto" and ckpt_path.is_file():
-        resume_path = ckpt_path
-    elif config.resume not in ("auto", "none"):
-        resume_path = Path(config.resume)
-    if resume_path is not None:
-        payload = load_checkpoint(
-            resume_path, model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler
+    run = _Run(model, config, info, params, run_args or {}, tuple(exclude_prefixes))
+    try:
+        run.resume()
+        return run.train(compute_loss, evaluate, export, export_dtype)
+    finally:
+        run.log.close()
+
+
+class _Run:
+    """State of one :func:`fit` call: optimiser, schedule, counters, log, checkpoint path."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        info: DistInfo,
+        params: Iterable[dict[str, Any]] | None,
+        run_args: Mapping[str, Any],
+        exclude_prefixes: tuple[str, ...],
+    ) -> None:
+        self.model, self.config, self.info = model, config, info
+        self.run_args, self.exclude_prefixes = dict(run_args), exclude_prefixes
+        self.out = Path(config.out_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.ckpt_path = self.out / CHECKPOINT_NAME
+        self.log = JsonlLogger(self.out / LOG_NAME, enabled=info.is_main)
+        groups = list(params) if params is not None else param_groups(model, config.weight_decay)
+        self.trainable = [p for g in groups for p in g["params"]]
+        self.optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.betas, eps=config.eps)
+        self.scheduler = WarmupCosine(
+            self.optimizer, config.warmup_steps, config.steps, config.min_lr_ratio
         )
-        step = int(payload["step"])
-        counters.update(payload["counters"])
-        _warn_changed_args(payload.get("args", {}), run_args or {})
-    ddp = wrap_ddp(model, info)
-    trainable = [p for g in groups for p in g["params"]]
-    log.log(
-        {
-            "event": "resume" if resume_path else "start",
-            "step": step,
-            "args": dict(run_args or {}),
-            "config": asdict(config),
-            "world_size": info.world_size,
-            "device": str(info.device),
-            "trainable_params": sum(p.numel() for p in trainable),
-        }
-    )
-    if step >= config.steps:
-        logger.warning("checkpoint is at step %d >= steps %d: nothing to train", step, config.steps)
-    model.train()
-    summary: dict[str, Any] = {"val": {}}
-    window_start, window_ecg, window_time = time.monotonic(), 0, 0.0
-    loss_value = float("nan")
-    while step < config.steps:
-        t0 = time.monotonic()
-        with autocast(info.device, config.precision):
-            loss, extra, n_ecg = compute_loss(ddp, step)
-        if not bool(torch.isfinite(loss.detach())):
-            raise FloatingPointError(
-                f"loss is {float(loss)} at step {step}; lower the learning rate, use fp32, or "
-                "check the data (the last checkpoint is untouched)"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
+        fp16 = config.precision == "fp16"
+        self.scaler = torch.amp.GradScaler(info.device.type) if fp16 else None
+        self.step = 0
+        self.counters = {"ecg_seen": 0.0, "wall_s": 0.0}
+        self.resumed_from: Path | None = None
+
+    def resume(self) -> None:
+        """Load the checkpoint chosen by ``config.resume``, if any."""
+        resume = self.config.resume
+        if resume == "auto":
+            path = self.ckpt_path if self.ckpt_path.is_file() else None
+        else:
+            path = None if resume == "none" else Path(resume)
+        if path is None:
+            return
+        payload = load_checkpoint(
+            path, model=self.model, optimizer=self.optimizer, scaler=self.scaler
+        )
+        self.step = int(payload["step"])
+        self.counters.update(payload["counters"])
+        _warn_changed_args(payload.get("args", {}), self.run_args)
+        # The schedule is a closed form of the step: recompute it from the current flags (an
+        # exact continuation when they are unchanged; a longer --steps extends the cosine).
+        self.scheduler.jump_to(self.step)
+        self.resumed_from = path
+
+    def _optimizer_step(self, loss: torch.Tensor) -> tuple[float, float]:
+        """Backward, clip, step; returns ``(grad_norm, lr used)``."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
         else:
             loss.backward()
-        max_norm = config.clip_grad if config.clip_grad > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, max_norm)
-        lr = optimizer.param_groups[0]["lr"]
-        if scaler is not None:
-            scaler.step(optimizer)
-            scaler.update()
+        max_norm = self.config.clip_grad if self.config.clip_grad > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, max_norm)
+        lr = self.optimizer.param_groups[0]["lr"]
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         else:
-            optimizer.step()
-        scheduler.step()
-        step += 1
-        last = step == config.steps
-        counters["ecg_seen"] += n_ecg * info.world_size
-        window_ecg += n_ecg * info.world_size
-        window_time += time.monotonic() - t0
-        if _due(step, config.log_every, last):
-            loss_value = all_reduce_mean(loss.detach(), info.device)
-            record = {
-                "step": step,
-                "loss": loss_value,
-                "lr": lr,
-                "grad_norm": float(grad_norm),
-                "ecg_per_s": window_ecg / max(window_time, 1e-9),
-                "ecg_seen": int(counters["ecg_seen"]),
-                "wall_s": counters["wall_s"] + time.monotonic() - window_start,
+            self.optimizer.step()
+        self.scheduler.step()
+        return float(grad_norm), lr
+
+    def _validate(self, evaluate: EvalFn) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if self.info.is_main:
+            with (
+                _eval_mode(self.model),
+                torch.no_grad(),
+                autocast(self.info.device, self.config.precision),
+            ):
+                metrics = {k: float(v) for k, v in evaluate(self.model).items()}
+            self.log.log(
+                {
+                    "step": self.step,
+                    "ecg_seen": int(self.counters["ecg_seen"]),
+                    **{f"val/{k}": v for k, v in metrics.items()},
+                }
+            )
+        barrier()
+        return metrics
+
+    def _save(self) -> None:
+        if self.info.is_main:
+            save_checkpoint(
+                self.ckpt_path,
+                model=self.model,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                scaler=self.scaler,
+                step=self.step,
+                counters=self.counters,
+                args=self.run_args,
+                exclude_prefixes=self.exclude_prefixes,
+            )
+        barrier()
+
+    def train(
+        self,
+        compute_loss: LossFn,
+        evaluate: EvalFn | None,
+        export: tuple[nn.Module, str] | None,
+        export_dtype: str,
+    ) -> dict[str, Any]:
+        cfg, info, counters = self.config, self.info, self.counters
+        ddp = wrap_ddp(self.model, info)
+        self.log.log(
+            {
+                "event": "resume" if self.resumed_from else "start",
+                "step": self.step,
+                "args": self.run_args,
+                "config": asdict(cfg),
+                "world_size": info.world_size,
+                "device": str(info.device),
+                "trainable_params": sum(p.numel() for p in self.trainable),
             }
-            record.update({k: all_reduce_mean(v, info.device) for k, v in extra.items()})
-            log.log(record)
-            window_ecg, window_time = 0, 0.0
-        if evaluate is not None and config.val_every > 0 and _due(step, config.val_every, last):
-            if info.is_main:
-                with _eval_mode(model), torch.no_grad(), autocast(info.device, config.precision):
-                    metrics = {k: float(v) for k, v in evaluate(model).items()}
-                log.log(
-                    {
-                        "step": step,
-                        "ecg_seen": int(counters["ecg_seen"]),
-                        **{f"val/{k}": v for k, v in metrics.items()},
-                    }
+        )
+        if self.step >= cfg.steps:
+            logger.warning("checkpoint at step %d >= steps %d: nothing to do", self.step, cfg.steps)
+        self.model.train()
+        summary: dict[str, Any] = {"val": {}}
+        clock, window_ecg, window_time = time.monotonic(), 0, 0.0
+        loss_value = float("nan")
+        while self.step < cfg.steps:
+            t0 = time.monotonic()
+            with autocast(info.device, cfg.precision):
+                loss, extra, n_ecg = compute_loss(ddp, self.step)
+            if not bool(torch.isfinite(loss.detach())):
+                raise FloatingPointError(
+                    f"loss is {float(loss.detach())} at step {self.step}; lower the learning "
+                    "rate, use fp32, or check the data (the last checkpoint is untouched)"
                 )
-                summary["val"] = metrics
-            barrier()
-        if _due(step, config.save_every, last):
-            now = time.monotonic()
-            counters["wall_s"] += now - window_start
-            window_start = now
-            if info.is_main:
-                save_checkpoint(
-                    ckpt_path,
-                    model=model,
-                    optimizer=optimizer,
-                    scheduler=scheduler,
-                    scaler=scaler,
-                    step=step,
-                    counters=counters,
-                    args=run_args,
-                    exclude_prefixes=exclude_prefixes,
-                )
-            barrier()
-    counters["wall_s"] += time.monotonic() - window_start
-    if export is not None and info.is_main:
-        encoder, filename = export
-        meta = {
-            "steps": step,
-            "ecg_seen": int(counters["ecg_seen"]),
-            "wall_s": round(counters["wall_s"], 1),
-            "run_args": dict(run_args or {}),
-        }
-        path = export_encoder(unwrap(encoder), out / filename, dtype=export_dtype, metadata=meta)
-        summary["export"] = str(path)
-    summary.update(
-        {
-            "event": "end",
-            "step": step,
-            "ecg_seen": int(counters["ecg_seen"]),
-            "wall_s": counters["wall_s"],
-            "loss": loss_value,
-        }
-    )
-    log.log({k: v for k, v in summary.items() if k != "val"})
-    log.close()
-    return summary
+            grad_norm, lr = self._optimizer_step(loss)
+            self.step += 1
+            last = self.step == cfg.steps
+            counters["ecg_seen"] += n_ecg * info.world_size
+            window_ecg += n_ecg * info.world_size
+            window_time += time.monotonic() - t0
+            if _due(self.step, cfg.log_every, last):
+                loss_value = all_reduce_mean(loss.detach(), info.device)
+                record = {
+                    "step": self.step,
+                    "loss": loss_value,
+                    "lr": lr,
+                    "grad_norm": grad_norm,
+                    "ecg_per_s": window_ecg / max(window_time, 1e-9),
+                    "ecg_seen": int(counters["ecg_seen"]),
+                    "wall_s": counters["wall_s"] + time.monotonic() - clock,
+                }
+                record.update({k: all_reduce_mean(v, info.device) for k, v in extra.items()})
+                self.log.log(record)
+                window_ecg, window_time = 0, 0.0
+            if evaluate is not None and cfg.val_every > 0 and _due(self.step, cfg.val_every, last):
+                summary["val"] = self._validate(evaluate)
+            if _due(self.step, cfg.save_every, last):
+                now = time.monotonic()
+                counters["wall_s"] += now - clock
+                clock = now
+                self._save()
+        counters["wall_s"] += time.monotonic() - clock
+        if export is not None and info.is_main:
+            encoder, filename = export
+            meta = {
+                "steps": self.step,
+                "ecg_seen": int(counters["ecg_seen"]),
+                "wall_s": round(counters["wall_s"], 1),
+                "run_args": self.run_args,
+            }
+            path = export_encoder(
+                unwrap(encoder), self.out / filename, dtype=export_dtype, metadata=meta
+            )
+            summary["export"] = str(path)
+        summary.update(
+            {
+                "event": "end",
+                "step": self.step,
+                "ecg_seen": int(counters["ecg_seen"]),
+                "wall_s": counters["wall_s"],
+                "loss": loss_value,
+            }
+        )
+        self.log.log({k: v for k, v in summary.items() if k != "val"})
+        return summary
 
 
 def _warn_changed_args(saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:

@@ -78,6 +78,18 @@ class WarmupCosine(LRScheduler):
         self.min_ratio = float(min_ratio)
         super().__init__(optimizer, last_epoch)
 
+    def jump_to(self, step: int) -> None:
+        """Set the schedule to ``step`` optimiser steps done and write those rates into the
+        optimiser (resuming: the rates follow from the step, whatever the saved state)."""
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step must be an int >= 0, got {step!r}")
+        self.last_epoch = step
+        factor = warmup_cosine_factor(step, self.warmup_steps, self.total_steps, self.min_ratio)
+        rates = [base * factor for base in self.base_lrs]
+        for group, lr in zip(self.optimizer.param_groups, rates, strict=True):
+            group["lr"] = lr
+        self._last_lr = rates
+
     def get_lr(self) -> list[float]:  # type: ignore[override]
         factor = warmup_cosine_factor(
             max(self.last_epoch, 0), self.warmup_steps, self.total_steps, self.min_ratio

@@ -1,0 +1,188 @@
+"""The reference training scripts run end to end on a tiny configuration (as subprocesses).
+
+Each script trains a few steps on a handful of PTB-XL training-fold records (HL also on
+deepfake-ecg records), must exit 0, log finite losses and validation metrics as JSON lines,
+write a checkpoint and an exported encoder, and resume from the checkpoint. SelfMIS also runs
+as 2 gloo processes under ``torch.distributed.run``; with the same global batch it must give the
+same weights as one process (the SigLIP loss gathers the teacher side across ranks).
+
+Subprocesses run with ``OMP_NUM_THREADS=1`` (what torchrun sets too): these models are tiny and
+thread oversubscription on a shared CI machine costs more than it gains.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ecgfm.train.encoders import load_encoder
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("ECGFM_SHARED", REPO.parent / "shared"))
+PTBXL = SHARED / "data" / "ptbxl"
+EXAMPLES = REPO / "examples"
+_TIMEOUT = 300
+
+DATA = [
+    "--ptbxl-root",
+    str(PTBXL),
+    "--max-ptbxl",
+    "16",
+    "--val-records",
+    "4",
+    "--batch-size",
+    "4",
+    "--log-every",
+    "1",
+    "--val-every",
+    "2",
+    "--save-every",
+    "2",
+]
+SELFMIS = [
+    "--teacher",
+    "random",
+    "--teacher-arch",
+    "net1d_small",
+    "--student-arch",
+    "net1d_small",
+    "--student-args",
+    '{"in_channels": 1}',
+]
+TINY = {
+    "pretrain_stmem.py": [
+        "--model-args",
+        '{"depth": 1, "embed_dim": 32, "num_heads": 2, "mlp_dim": 64}',
+        "--decoder-args",
+        '{"decoder_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}',
+    ],
+    "pretrain_hybrid.py": [
+        "--model",
+        "hl_vit_p250_d2_w256",
+        "--model-args",
+        '{"depth": 1}',
+        "--decoder-args",
+        '{"decoder_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}',
+        "--synthetic",
+        "4",
+    ],
+    "pretrain_dualview.py": [
+        "--model",
+        "dualview_small",
+        "--fs",
+        "100",
+        "--model-args",
+        '{"embed_dim": 32, "num_heads": 2}',
+    ],
+    "train_selfmis.py": [*SELFMIS, "--crop-samples", "1000"],
+}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    if not (PTBXL / "ptbxl_database.csv").is_file():
+        pytest.fail(f"PTB-XL subset not found at {PTBXL} (set ECGFM_SHARED)")
+    cache = tmp_path_factory.mktemp("cache")
+    return {
+        **os.environ,
+        "ECGFM_CACHE": str(cache),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> None:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=_TIMEOUT)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+
+
+def _log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def _check_run(out: Path, steps: int, val_key: str, export: str) -> list[dict]:
+    recs = _log(out)
+    train = [r for r in recs if "lr" in r]
+    assert [r["step"] for r in train][-1] == steps
+    assert all(math.isfinite(r["loss"]) and math.isfinite(r["grad_norm"]) for r in train)
+    assert all(r["ecg_seen"] == 4 * r["step"] for r in train)
+    assert any(val_key in r and math.isfinite(r[val_key]) for r in recs)
+    assert recs[-1]["event"] == "end" and recs[-1]["step"] == steps
+    assert (out / "checkpoint.pt").is_file()
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == steps
+    load_encoder(out / export)  # the exported encoder rebuilds from the file alone
+    return recs
+
+
+@pytest.mark.parametrize(
+    ("script", "val_key", "export"),
+    [
+        ("train_selfmis.py", "val/R@1", "student.safetensors"),
+        ("pretrain_stmem.py", "val/recon_mse", "encoder.safetensors"),
+        ("pretrain_hybrid.py", "val/recon_l1", "encoder.safetensors"),
+        ("pretrain_dualview.py", "val/R@1", "encoder.safetensors"),
+    ],
+)
+def test_script_trains_and_resumes(
+    script: str, val_key: str, export: str, env: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(EXAMPLES / script), "--out", str(out), *DATA, *TINY[script]]
+    _run([*cmd, "--steps", "2"], env)
+    first = _check_run(out, 2, val_key, export)
+    assert first[0]["event"] == "start" and first[0]["args"]["data"]["ptbxl"] == 16
+    _run([*cmd, "--steps", "3"], env)  # picks the checkpoint up and trains one more step
+    recs = _check_run(out, 3, val_key, export)
+    resume = [r for r in recs if r.get("event") == "resume"]
+    assert len(resume) == 1 and resume[0]["step"] == 2
+    assert [r["step"] for r in recs if "lr" in r] == [1, 2, 3]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.distributed
+def test_selfmis_two_gloo_processes_match_one_process(env: dict, tmp_path: Path) -> None:
+    common = [*DATA, *SELFMIS, "--steps", "2", "--lr", "1e-3", "--val-every", "0"]
+    script = str(EXAMPLES / "train_selfmis.py")
+    one, two = tmp_path / "one", tmp_path / "two"
+    _run([sys.executable, script, "--out", str(one), *common], env)  # batch 4
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            script,
+            "--out",
+            str(two),
+            *common,
+            "--batch-size",
+            "2",
+        ],
+        env,
+    )  # 2 ranks x 2
+    start = _log(two)[0]
+    assert start["world_size"] == 2
+    losses = [[r["loss"] for r in _log(d) if "lr" in r] for d in (one, two)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    a = load_encoder(one / "student.safetensors").state_dict()
+    b = load_encoder(two / "student.safetensors").state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)

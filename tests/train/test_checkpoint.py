@@ -1,0 +1,158 @@
+"""Checkpoints: atomic writes, full round trip (RNG included), excluded prefixes, export."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors
+import torch
+from torch import nn
+
+from ecgfm.models import create_model
+from ecgfm.train.checkpoint import (
+    atomic_torch_save,
+    export_encoder,
+    load_checkpoint,
+    save_checkpoint,
+    trainable_state_dict,
+)
+from ecgfm.train.schedule import WarmupCosine
+
+
+class _Pair(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.student = nn.Linear(3, 2)
+        self.teacher = nn.Linear(3, 2).requires_grad_(False)
+
+
+def _trained(seed: int = 0) -> tuple[_Pair, torch.optim.Optimizer, WarmupCosine]:
+    torch.manual_seed(seed)
+    model = _Pair()
+    opt = torch.optim.AdamW(model.student.parameters(), lr=0.1)
+    sched = WarmupCosine(opt, 1, 10)
+    for _ in range(3):
+        model.student(torch.randn(4, 3)).square().mean().backward()
+        opt.step()
+        sched.step()
+    return model, opt, sched
+
+
+def test_round_trip_restores_everything(tmp_path: Path) -> None:
+    model, opt, sched = _trained()
+    random.seed(3)
+    np.random.seed(4)
+    torch.manual_seed(5)
+    path = save_checkpoint(tmp_path / "c.pt", model=model, optimizer=opt, scheduler=sched, step=3,
+                           counters={"ecg_seen": 12.0}, args={"lr": 0.1, "p": Path("x")},
+                           exclude_prefixes=("teacher.",))  # fmt: skip
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(())))
+
+    other, opt2, sched2 = _trained(seed=1)
+    other.teacher.load_state_dict(model.teacher.state_dict())  # rebuilt from its own source
+    random.seed(99)  # a restarted process has other generator states
+    np.random.seed(99)
+    torch.manual_seed(77)
+    payload = load_checkpoint(path, model=other, optimizer=opt2, scheduler=sched2)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
+    assert payload["step"] == 3 and payload["counters"] == {"ecg_seen": 12.0}
+    assert payload["args"] == {"lr": 0.1, "p": "x"}
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, other.state_dict()[k]), k
+    s1, s2 = opt.state_dict(), opt2.state_dict()
+    for key in s1["state"]:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(s1["state"][key][name], s2["state"][key][name])
+    assert sched2.last_epoch == sched.last_epoch
+
+
+def test_rng_capture_restore() -> None:
+    from ecgfm.train.checkpoint import capture_rng_state, restore_rng_state
+
+    state = capture_rng_state()
+    first = (random.random(), float(np.random.rand()), float(torch.rand(())))
+    restore_rng_state(state)
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == first
+
+
+def test_excluded_prefixes_are_not_stored(tmp_path: Path) -> None:
+    model, opt, _ = _trained()
+    path = save_checkpoint(tmp_path / "c.pt", model=model, optimizer=opt, step=1,
+                           exclude_prefixes=("teacher.",))  # fmt: skip
+    stored = torch.load(path, weights_only=False)["model"]
+    assert set(stored) == {"student.weight", "student.bias"}
+    assert set(trainable_state_dict(model, ("teacher.",))) == set(stored)
+    # without the exclusion the teacher would be required on load
+    full = save_checkpoint(tmp_path / "f.pt", model=model, optimizer=opt, step=1)
+    wrong = nn.Module()
+    wrong.student = nn.Linear(3, 2)
+    with pytest.raises(RuntimeError, match="unexpected"):
+        load_checkpoint(full, model=wrong)
+
+
+def test_shape_mismatch_and_foreign_files(tmp_path: Path) -> None:
+    model, opt, _ = _trained()
+    path = save_checkpoint(tmp_path / "c.pt", model=model, optimizer=opt, step=2)
+    other = _Pair()
+    other.student = nn.Linear(3, 5)
+    with pytest.raises(RuntimeError):
+        load_checkpoint(path, model=other)
+    torch.save({"weights": 1}, tmp_path / "foreign.pt")
+    with pytest.raises(ValueError, match="not an ecgfm training checkpoint"):
+        load_checkpoint(tmp_path / "foreign.pt", model=model)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt", model=model)
+    with pytest.raises(ValueError, match="step"):
+        save_checkpoint(tmp_path / "x.pt", model=model, optimizer=opt, step=-1)
+    with pytest.raises(TypeError, match="bare model"):
+        save_checkpoint(tmp_path / "x.pt", model=_Wrapped(model), optimizer=opt, step=1)
+
+
+class _Wrapped(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.module = inner
+
+
+class _Unpicklable:
+    def __reduce__(self) -> tuple:
+        raise RuntimeError("disk full (simulated)")
+
+
+def test_failed_save_keeps_the_previous_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "c.pt"
+    atomic_torch_save({"v": 1}, target)
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_torch_save({"v": _Unpicklable()}, target)
+    assert torch.load(target) == {"v": 1}
+    assert sorted(os.listdir(tmp_path)) == ["c.pt"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's private 0600
+
+
+def test_export_encoder_round_trip_and_bf16(tmp_path: Path) -> None:
+    from ecgfm.train.encoders import load_encoder
+
+    enc = create_model("net1d_small", in_channels=1)
+    path = export_encoder(enc, tmp_path / "e.safetensors", metadata={"steps": 7})
+    back = load_encoder(path)
+    assert back.arch_name == "net1d_small" and back.arch_args == {"in_channels": 1}
+    for k, v in enc.state_dict().items():
+        assert torch.equal(v, back.state_dict()[k])
+    half = export_encoder(enc, tmp_path / "h.safetensors", dtype="bfloat16")
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    with safetensors.safe_open(str(half), framework="pt") as f:
+        assert all(f.get_tensor(k).dtype == torch.bfloat16 for k in f.keys())  # noqa: SIM118
+        assert '"steps"' not in f.metadata()["ecgfm"]
+    lossy = load_encoder(half)
+    w = enc.state_dict()["stem_conv.weight"]
+    assert torch.equal(lossy.state_dict()["stem_conv.weight"], w.to(torch.bfloat16).float())
+    with pytest.raises(ValueError, match="dtype"):
+        export_encoder(enc, tmp_path / "x.safetensors", dtype="int8")
+    with pytest.raises(ValueError, match="arch_name"):
+        export_encoder(nn.Linear(2, 2), tmp_path / "x.safetensors")

@@ -1,0 +1,97 @@
+"""Objective modules: cached-teacher path = teacher path, gradients reach only what they should."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ecgfm.losses import HybridLoss, InfoNCELoss, SigLIPLoss
+from ecgfm.models import create_model
+from ecgfm.models.hl_vit import HLPretrain
+from ecgfm.models.selfmis import SelfMIS
+from ecgfm.train.objectives import ContrastiveObjective, HybridObjective, SelfMISObjective
+
+
+def _selfmis(proj_dim: int | None = None, learnable: bool = False) -> SelfMISObjective:
+    torch.manual_seed(0)
+    student = create_model("net1d_small", in_channels=1, filter_list=(16, 32, 32, 48, 48, 64, 32))
+    teacher = create_model("net1d_small")
+    return SelfMISObjective(
+        SelfMIS(student, teacher, proj_dim=proj_dim), SigLIPLoss(learnable=learnable)
+    )
+
+
+@pytest.mark.parametrize("proj_dim", [None, 16])
+def test_cached_teacher_embeddings_give_the_same_loss_and_gradients(proj_dim: int | None) -> None:
+    obj = _selfmis(proj_dim)
+    x = torch.randn(4, 12, 600, generator=torch.Generator().manual_seed(1))
+    s = obj.pair.cut_student_view(x)
+    direct = obj(s, teacher_x=x)
+    direct.backward()
+    grads = {n: p.grad.clone() for n, p in obj.named_parameters() if p.grad is not None}
+    obj.zero_grad()
+    with torch.no_grad():
+        emb = obj.pair.teacher.forward_embedding(x)
+    cached = obj(s, teacher_emb=emb)
+    cached.backward()
+    torch.testing.assert_close(cached, direct)
+    for n, p in obj.named_parameters():
+        if n.startswith("pair.teacher."):
+            assert p.grad is None  # frozen teacher never gets a gradient
+        elif n in grads:
+            torch.testing.assert_close(p.grad, grads[n])
+    # widths differ (32 vs 64): a student->teacher head exists and is trained
+    assert "pair.student_proj.weight" in grads
+    if proj_dim:
+        assert "pair.teacher_proj.weight" in grads
+
+
+def test_learnable_logits_are_parameters_of_the_objective() -> None:
+    obj = _selfmis(learnable=True)
+    names = {n for n, p in obj.named_parameters() if p.requires_grad}
+    assert {"loss.log_scale", "loss.bias"} <= names  # inside the module DDP synchronises
+
+
+def test_selfmis_objective_rejects_ambiguous_teacher_input() -> None:
+    obj = _selfmis()
+    x = torch.randn(2, 12, 600)
+    with pytest.raises(ValueError, match="exactly one"):
+        obj(obj.pair.cut_student_view(x))
+    with pytest.raises(ValueError, match="exactly one"):
+        obj(obj.pair.cut_student_view(x), teacher_x=x, teacher_emb=torch.zeros(2, 64))
+    with pytest.raises(ValueError, match="batch"):
+        obj(obj.pair.cut_student_view(x), teacher_emb=torch.zeros(3, 64))
+    with pytest.raises(TypeError):
+        SelfMISObjective(torch.nn.Linear(2, 2), SigLIPLoss())  # type: ignore[arg-type]
+
+
+def test_contrastive_objective_equals_the_loss_on_separate_embeddings() -> None:
+    torch.manual_seed(0)
+    enc = create_model("dualview_small", input_length=200, embed_dim=32, num_heads=2)
+    obj = ContrastiveObjective(enc, InfoNCELoss(0.1), proj_dim=8).eval()
+    v0, v1 = torch.randn(3, 12, 200), torch.randn(3, 12, 200)
+    want = InfoNCELoss(0.1)(obj.embed(v0), obj.embed(v1))
+    torch.testing.assert_close(obj(v0, v1), want)
+    assert obj.embed(v0).shape == (3, 8)
+    assert isinstance(ContrastiveObjective(enc, InfoNCELoss(), proj_dim=0).head, torch.nn.Identity)
+    with pytest.raises(ValueError, match="shape"):
+        obj(v0, v1[:2])
+    with pytest.raises(ValueError, match="proj_dim"):
+        ContrastiveObjective(enc, InfoNCELoss(), proj_dim=-1)
+
+
+def test_hybrid_objective_is_the_weighted_sum_of_its_parts() -> None:
+    torch.manual_seed(0)
+    enc = create_model("hl_vit_p250_d2_w256", depth=1)
+    model = HLPretrain(enc, decoder_dim=32, decoder_depth=1, decoder_num_heads=2)
+    obj = HybridObjective(model, HybridLoss((1.0, 0.5, 2.0)))
+    x = torch.randn(4, 12, 2500)
+    ids = torch.tensor([0, 0, 1, 2])
+    total, parts = obj(x, x + 0.1, x - 0.1, ids, generator=torch.Generator().manual_seed(0))
+    assert set(parts) == {"reconstruction", "patient", "sample"}
+    want = parts["reconstruction"] + 0.5 * parts["patient"] + 2.0 * parts["sample"]
+    torch.testing.assert_close(total.detach(), want)
+    total.backward()
+    assert enc.patch_embed.weight.grad is not None and model.projector[0].weight.grad is not None
+    with pytest.raises(TypeError):
+        HybridObjective(enc, HybridLoss())  # type: ignore[arg-type]
