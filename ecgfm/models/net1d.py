@@ -32,7 +32,7 @@ parameter count of the full 12-lead model is therefore 30,752,646.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -450,54 +450,16 @@ def _validate_args(
 
 
 def optimize_for_inference(
-    model: Net1D,
-    *,
-    dtype: torch.dtype | None = torch.bfloat16,
-    compile: bool = True,
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Return a fast ``embed(x) -> (B, num_features)`` function for a :class:`Net1D` in eval.
+    model: Net1D, *, dtype: torch.dtype | None = None, compile: bool = False
+) -> nn.Module:
+    """Fast eval-mode embedder ``(B, C, T) -> (B, num_features)`` sharing ``model``'s weights.
 
-    The model is put in ``eval()``; the returned function runs ``forward_embedding`` under
-    ``torch.inference_mode`` and, when ``dtype`` is set, under ``torch.autocast`` with that dtype
-    (bf16 on CPU and CUDA), optionally through ``torch.compile`` (Inductor; needs a C++
-    compiler on CPU). The output is always float32. The model is not modified otherwise, so the
-    plain ``model.forward_embedding`` stays exact fp32. Measured in ``docs/benchmarks.md``.
-
-    If ``torch.compile`` cannot be used (no compiler, unsupported platform), the function falls
-    back to eager autocast and logs a warning once, on the first call.
+    See :class:`ecgfm.models.net1d_inference.Net1DInference` (channels-last GEMM formulation,
+    optional autocast ``dtype`` and ``torch.compile``).
     """
-    if not isinstance(model, Net1D):
-        raise TypeError(f"optimize_for_inference expects a Net1D, got {type(model).__name__}")
-    if dtype is not None and dtype not in (torch.bfloat16, torch.float16):
-        raise ValueError(f"dtype must be torch.bfloat16, torch.float16 or None, got {dtype}")
-    model.eval()
-    device_type = model.stem_conv.weight.device.type
+    from ecgfm.models.net1d_inference import Net1DInference
 
-    def _embed_eager(x: torch.Tensor) -> torch.Tensor:
-        if dtype is None:
-            return model.forward_embedding(x)
-        with torch.autocast(device_type, dtype=dtype):
-            return model.forward_embedding(x).float()
-
-    if not compile:
-        return torch.inference_mode()(_embed_eager)
-
-    compiled = torch.compile(_embed_eager, dynamic=False)
-    state = {"fallback": False}
-
-    @torch.inference_mode()
-    def embed(x: torch.Tensor) -> torch.Tensor:
-        model.check_input(x)  # validate eagerly: compiled graphs give less readable errors
-        if state["fallback"]:
-            return _embed_eager(x)
-        try:
-            return compiled(x)
-        except Exception as exc:  # compiler missing / backend failure: stay correct, slower
-            state["fallback"] = True
-            _logger.warning("torch.compile failed (%s); using eager autocast instead", exc)
-            return _embed_eager(x)
-
-    return embed
+    return Net1DInference(model, dtype=dtype, compile=compile)
 
 
 # --- registered configurations --------------------------------------------------------------
