@@ -67,6 +67,31 @@ def _check(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return y, scores
 
 
+def _roc_auc_binary(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC-AUC of one 0/1 column = Mann-Whitney U / (n_pos * n_neg), ties counted 1/2 (the
+    value of ``sklearn.metrics.roc_auc_score``, ~50x faster for bootstrap loops)."""
+    from scipy.stats import rankdata
+
+    pos = y.astype(bool)
+    n_pos = int(pos.sum())
+    n_neg = y.size - n_pos
+    ranks = rankdata(s)  # average ranks for ties
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _average_precision_binary(y: np.ndarray, s: np.ndarray) -> float:
+    """Average precision sum_n (R_n - R_{n-1}) P_n over the distinct score thresholds (the
+    value of ``sklearn.metrics.average_precision_score``)."""
+    order = np.argsort(-s, kind="mergesort")
+    s_sorted, y_sorted = s[order], y[order].astype(np.float64)
+    last = np.r_[np.flatnonzero(np.diff(s_sorted)), y.size - 1]  # end of each tie block
+    tp = np.cumsum(y_sorted)[last]
+    fp = (last + 1) - tp
+    precision = tp / (tp + fp)
+    recall = tp / tp[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
 def _per_class(
     fn: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray, s: np.ndarray
 ) -> tuple[float, list[int]]:
@@ -85,7 +110,7 @@ def _per_class(
 def macro_auroc(y_true: np.ndarray, scores: np.ndarray) -> float:
     """Macro-averaged one-vs-rest ROC-AUC over classes with both positives and negatives."""
     y, s = _check(y_true, scores)
-    value, excluded = _per_class(_sklearn_metrics().roc_auc_score, y, s)
+    value, excluded = _per_class(_roc_auc_binary, y, s)
     if excluded:
         logger.warning(
             "macro_auroc: classes %s have a single label value and are excluded", excluded
@@ -96,7 +121,7 @@ def macro_auroc(y_true: np.ndarray, scores: np.ndarray) -> float:
 def macro_auprc(y_true: np.ndarray, scores: np.ndarray) -> float:
     """Macro-averaged average precision (area under the precision-recall curve)."""
     y, s = _check(y_true, scores)
-    value, excluded = _per_class(_sklearn_metrics().average_precision_score, y, s)
+    value, excluded = _per_class(_average_precision_binary, y, s)
     if excluded:
         logger.warning(
             "macro_auprc: classes %s have a single label value and are excluded", excluded

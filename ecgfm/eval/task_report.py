@@ -88,19 +88,28 @@ class ProbeReport:
         return out
 
 
-def _f1_multiclass(labels: list[int]):  # -> metric(y (N,), scores (N, K)) -> float
-    from sklearn.metrics import f1_score
+def _f1_columns(y: np.ndarray, pred: np.ndarray) -> float:
+    """Mean over columns of F1 of 0/1 matrices ``(N, K)``; 0 where a column has neither true
+    nor predicted positives (sklearn's ``zero_division=0``)."""
+    tp = (y & pred).sum(0)
+    denom = y.sum(0) + pred.sum(0)
+    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
+
+
+def _f1_multiclass(labels: list[int], k: int):  # -> metric(y (N,), scores (N, K)) -> float
+    """Macro F1 of the argmax over the classes ``labels`` (sklearn ``f1_score(...,
+    labels=labels, average="macro", zero_division=0)``)."""
+    eye = np.eye(k, dtype=bool)
 
     def f1(y: np.ndarray, s: np.ndarray) -> float:
-        return float(f1_score(y, s.argmax(1), labels=labels, average="macro", zero_division=0))
+        return _f1_columns(eye[y][:, labels], eye[s.argmax(1)][:, labels])
 
     return f1
 
 
 def _f1_multilabel(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, (s >= 0.5).astype(int), average="macro", zero_division=0))
+    """Macro F1 of ``s >= 0.5`` (probabilities)."""
+    return _f1_columns(y.astype(bool), s >= 0.5)
 
 
 def score_report(
@@ -136,7 +145,7 @@ def score_report(
         f1 = _f1_multilabel
     else:
         y, s = data.labels[records], scores
-        f1 = _f1_multiclass(kept)
+        f1 = _f1_multiclass(kept, k)
     boot = {"n_boot": n_boot, "seed": seed}
     metrics = {
         "auroc": bootstrap_ci(macro_auroc, y, s, **boot),
