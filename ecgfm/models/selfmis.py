@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ecgfm.leads import can_derive, select_leads
+from ecgfm.models._base import check_encoder_input
 from ecgfm.models._registry import create_model
 
 __all__ = ["SelfMIS", "create_selfmis"]
@@ -103,11 +104,9 @@ class SelfMIS(nn.Module):
         self, teacher_x: torch.Tensor, student_x: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(student_emb, teacher_emb)``, each ``(B, embed_dim)``, for the alignment loss."""
-        if not isinstance(teacher_x, torch.Tensor) or teacher_x.ndim != 3:
-            raise ValueError(
-                "SelfMIS expects teacher_x as a tensor (B, C, T), got "
-                f"{getattr(teacher_x, 'shape', type(teacher_x).__name__)}"
-            )
+        check_encoder_input(
+            teacher_x, num_leads=len(self.teacher.in_leads), model="SelfMIS teacher"
+        )
         if student_x is None:
             student_x = self.cut_student_view(teacher_x)
         elif student_x.shape[0] != teacher_x.shape[0]:
