@@ -1,4 +1,4 @@
-"""The ``ecgfm`` command line: list / info / embed / convert.
+"""The ``ecgfm`` command line: list / info / embed / convert / probe.
 
 ::
 
@@ -6,6 +6,7 @@
     ecgfm info NAME [--json]
     ecgfm embed NAME INPUT... -o out.npz [--fs HZ --leads I,II,... --units mV]
     ecgfm convert {ecgfounder,st-mem} SRC DST_DIR
+    ecgfm probe NAME --task cinc2017|ptbxl-superclass|ptbxl-mi --data-root DIR  (ecgfm.eval)
 
 ``NAME`` is anything :func:`ecgfm.from_pretrained` accepts (a registered name, a directory
 written by ``save_pretrained``, ``hf-hub:owner/repo``). ``embed`` inputs are WFDB records
@@ -316,10 +317,26 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("dst", help="output directory")
     s.add_argument("--name", default=None, help="card name (default: the official entry's)")
     s.add_argument("--overwrite", action="store_true")
+
+    from ecgfm.eval.cli_probe import add_probe_parser  # imports argparse only
+
+    add_probe_parser(sub)
     return p
 
 
-_COMMANDS = {"list": _cmd_list, "info": _cmd_info, "embed": _cmd_embed, "convert": _cmd_convert}
+def _cmd_probe(args: argparse.Namespace, out: TextIO) -> int:
+    from ecgfm.eval.cli_probe import run_probe  # prints to stdout/stderr itself
+
+    return run_probe(args)
+
+
+_COMMANDS = {
+    "list": _cmd_list,
+    "info": _cmd_info,
+    "embed": _cmd_embed,
+    "convert": _cmd_convert,
+    "probe": _cmd_probe,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -210,6 +210,11 @@ def train_supervised(
     g = torch.Generator().manual_seed(cfg.seed)
     y_val = data.label_matrix()[va]
     keep_val = (y_val.sum(0) > 0) & (y_val.sum(0) < va.size)
+    if not keep_val.any():
+        raise ValueError(
+            f"no class has both positive and negative records in the validation split of "
+            f"{data.task} ({va.size} records): early stopping is impossible; use more records"
+        )
     best: tuple[float, int, dict[str, torch.Tensor] | None] = (-1.0, 0, None)
     history: list[dict[str, float]] = []
     stopped = "epochs"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,8 @@ def _run(args: argparse.Namespace) -> int:
     from ecgfm.eval.task_report import format_reports, probe_task
     from ecgfm.eval.tasks import get_task
 
+    if args.progress and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     probes = _split_list(args.probe, _PROBES, "--probe")
     baselines = [] if args.baselines == "none" else _split_list(
         args.baselines, ("random", "supervised"), "--baselines")  # fmt: skip

@@ -230,6 +230,7 @@ def probe_task(
     tr, va, te = (data.indices(s) for s in ("train", "val", "test"))
     t0 = time.perf_counter()
     details: dict[str, Any] = {"seed": seed}
+    absent: list[str] = []
     if probe == "logistic-cv":
         everything = np.arange(data.num_records)
         scores = logistic_cv_scores(x, y, C=C, folds=folds, seed=seed)
@@ -240,13 +241,22 @@ def probe_task(
         for name, idx in (("train", tr), ("val", va), ("test", te)):
             if idx.size == 0:
                 raise ValueError(f"the {name} split of {data.task} is empty")
-        if not data.multilabel:
-            absent = sorted(set(range(len(data.classes))) - set(y[tr].tolist()))
-            if absent:
-                raise ValueError(
-                    f"classes {[data.classes[a] for a in absent]} have no training record; "
-                    "raise --limit or use the full data"
-                )
+        absent = [c for c, n in data.support()["train"].items() if n == 0]
+        if absent and not data.multilabel:
+            raise ValueError(
+                f"classes {absent} have no training record; raise --limit or use the full data"
+            )
+        if absent:
+            details["untrainable_classes"] = absent
+        if (
+            probe == "linear"
+            and _safe_auroc(data, va, np.zeros((va.size, len(data.classes)))) is None
+        ):
+            raise ValueError(
+                f"no class has both positive and negative records in the validation split of "
+                f"{data.task} ({va.size} records): the linear probe cannot early-stop; raise "
+                "--limit or use the full data"
+            )
         if probe == "linear":
             res = linear_probe(
                 (x[tr], y[tr]), (x[va], y[va]), (x[te], y[te]),
@@ -262,10 +272,15 @@ def probe_task(
         records = te
         evaluated_on = f"test split, {te.size} records"
     details["probe_seconds"] = round(time.perf_counter() - t0, 2)
-    return score_report(
+    report = score_report(
         data, records, scores, model=model, probe=probe, evaluated_on=evaluated_on,
         n_boot=n_boot, seed=seed, details=details,
     )  # fmt: skip
+    if absent and probe != "logistic-cv":
+        report.notes.append(
+            f"classes without a positive training record: {absent} (the probe cannot learn them)"
+        )
+    return report
 
 
 def _safe_auroc(data: TaskData, idx: np.ndarray, scores: np.ndarray) -> float | None:
