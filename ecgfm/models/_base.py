@@ -3,10 +3,18 @@
 Every encoder is an ``nn.Module`` with
 
 - ``num_features``: width of the pooled embedding;
+- ``in_leads``: tuple of canonical lead names of the input channels, in order (the canonical
+  12 leads, or e.g. ``("I",)`` for a lead-I model); the hub selects/derives leads with it;
+- ``default_input_length``: samples ``T`` of one input in its preprocessing (e.g. 5000 for
+  Net1D at 500 Hz, 2250 for ST-MEM at 250 Hz); what the hub windows records to, and what the
+  all-architectures test loop (``tests/models/test_all_models.py``) feeds;
 - ``forward_features(x)``: the token sequence ``(B, N, D)`` or feature map ``(B, D, L)``;
 - ``forward_embedding(x)``: the pooled vector ``(B, num_features)`` (what ``embed`` returns);
+- ``forward(x)``: the head output when the model has a classification head, else the embedding;
 
-taking ``x`` of shape ``(B, C, T)``, float, in the preprocessing of its pretrained card.
+taking ``x`` of shape ``(B, C, T)``, float, in the preprocessing of its pretrained card, and
+validating it with :func:`check_encoder_input` (clear ``TypeError``/``ValueError``). Every trainable
+parameter must be reached by ``forward`` (checked for every registered architecture).
 """
 
 from __future__ import annotations
