@@ -310,7 +310,7 @@ def format_reports(reports: list[ProbeReport]) -> str:
     width = max(4, *(len(c) for c in first.per_class))
     lines += ["", "per-class AUROC [95% CI] and positive records per split:"]
     cols = "".join(f"{f'[{i}]':<22}" for i in range(1, len(reports) + 1))
-    lines.append(f"  {'class':<{width}} {'train':>6} {'val':>6} {'test':>6}   {cols}")
+    lines.append(f"  {'class':<{width}} {'train':>6} {'val':>6} {'test':>6}   {cols}".rstrip())
     for c in first.per_class:
         counts = "".join(f"{first.support[s][c]:>7}" for s in ("train", "val", "test"))
         cells = ""
