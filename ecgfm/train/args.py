@@ -83,6 +83,12 @@ def add_train_args(
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    g.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per process (torch.set_num_threads; default: torch's)",
+    )
     g.add_argument("--log-every", type=int, default=10)
     g.add_argument("--val-every", type=int, default=100, help="0: validate at the end only")
     g.add_argument("--save-every", type=int, default=500, help="0: save at the end only")
@@ -158,12 +164,16 @@ def data_sources(args: argparse.Namespace) -> DataSources:
 
 
 def setup(args: argparse.Namespace) -> DistInfo:
-    """Logging (INFO on rank 0, WARNING elsewhere), process group, global seeds."""
+    """Logging (INFO on rank 0, WARNING elsewhere), process group, threads, global seeds."""
     info = init_distributed(None if args.device == "auto" else args.device)
     logging.basicConfig(
         level=logging.INFO if info.is_main else logging.WARNING,
         format=f"%(asctime)s [rank {info.rank}] %(name)s: %(message)s",
     )
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)  # model initialisation: identical on every rank
     return info
 
@@ -185,8 +195,10 @@ def load_data(
     train_idx, val_idx = data.holdout(args.val_records)
     logger.info(
         "pre-training records %s: %d for training, %d held aside for validation",
-        data.counts(), len(train_idx), len(val_idx),
-    )  # fmt: skip
+        data.counts(),
+        len(train_idx),
+        len(val_idx),
+    )
     return data, train_idx, val_idx
 
 

@@ -66,8 +66,8 @@ class TrainConfig:
         warmup_steps: linear warm-up; min_lr_ratio: cosine floor / peak.
         clip_grad: max global gradient norm (0: no clipping, the norm is still logged).
         precision: ``"fp32"``, ``"bf16"`` (autocast) or ``"fp16"`` (autocast + scaler, CUDA).
-        log_every, val_every, save_every: intervals in steps (0 disables val/save; the last
-            step always logs, validates when ``val_every > 0``, and saves).
+        log_every, val_every, save_every: intervals in steps (0: only at the last step; the
+            last step always logs, validates and saves).
         resume: ``"auto"`` (resume from ``out_dir/checkpoint.pt`` if present), ``"none"``, or
             a checkpoint path.
     """
@@ -382,7 +382,7 @@ class _Run:
                 record.update({k: all_reduce_mean(v, info.device) for k, v in extra.items()})
                 self.log.log(record)
                 window_ecg, window_time = 0, 0.0
-            if evaluate is not None and cfg.val_every > 0 and _due(self.step, cfg.val_every, last):
+            if evaluate is not None and _due(self.step, cfg.val_every, last):
                 summary["val"] = self._validate(evaluate)
             if _due(self.step, cfg.save_every, last):
                 now = time.monotonic()

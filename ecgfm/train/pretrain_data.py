@@ -39,7 +39,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,102 @@ def _record_length(preset: Preset, n_in: int, fs_in: float) -> int:
     return round(n)
 
 
+@dataclass
+class _Plan:
+    """The records of :class:`DataSources`, in order: PTB-XL first, then synthetic."""
+
+    ptbxl: Any
+    n_ptb: int
+    synthetic: Any
+    record_ids: list[str]
+    patient_ids: list[str]
+    kinds: list[str]
+    ecg_ids: list[int]
+
+    @classmethod
+    def make(cls, sources: DataSources, deepfake_cache: Path | None, device: Any) -> _Plan:
+        ptbxl = _ptbxl(sources) if sources.ptbxl_root is not None else None
+        n_ptb = 0 if ptbxl is None else len(ptbxl)
+        if sources.max_ptbxl is not None:
+            n_ptb = min(n_ptb, sources.max_ptbxl)
+        if ptbxl is not None and n_ptb == 0:
+            logger.warning("PTB-XL folds %s of %s have no record", sources.folds, ptbxl.root)
+        plan = cls(ptbxl, n_ptb, None, [], [], ["ptbxl"] * n_ptb, [])
+        if ptbxl is not None:
+            plan.ecg_ids = [int(e) for e in ptbxl.ecg_ids[:n_ptb]]
+            plan.record_ids = list(ptbxl.record_ids[:n_ptb])
+            # a record without patient id is its own patient
+            plan.patient_ids = [
+                f"ptbxl-{p}" if p is not None else f"ptbxl-record-{r}"
+                for p, r in zip(ptbxl.patient_ids[:n_ptb], plan.record_ids, strict=True)
+            ]
+        if sources.synthetic:
+            from ecgfm.data import DeepfakeECG
+
+            plan.synthetic = DeepfakeECG(
+                sources.synthetic,
+                seed=sources.synthetic_seed,
+                cache_dir=deepfake_cache,
+                device=device,
+            )
+            ids = [f"deepfake-{sources.synthetic_seed}-{i}" for i in range(sources.synthetic)]
+            plan.record_ids += ids
+            plan.patient_ids += ids
+            plan.kinds += ["deepfake"] * len(ids)
+        if not plan.record_ids:
+            raise ValueError(f"no pre-training record found for {sources}")
+        return plan
+
+    def batches(self) -> Iterator[tuple[int, np.ndarray, float, tuple[str, ...]]]:
+        """``(first index, raw signals (b, C, T) in mV, fs, leads)`` in chunks."""
+        for start in range(0, self.n_ptb, _CHUNK):
+            recs = [self.ptbxl[i] for i in range(start, min(start + _CHUNK, self.n_ptb))]
+            yield start, np.stack([r.signal for r in recs]), recs[0].fs, recs[0].leads
+        if self.synthetic is not None:
+            n = len(self.synthetic)
+            leads = self.synthetic[0].leads
+            for start in range(0, n, _CHUNK):
+                x = np.stack(
+                    [self.synthetic.signal(i) for i in range(start, min(start + _CHUNK, n))]
+                )
+                yield self.n_ptb + start, x, 500.0, leads
+
+
+def _preprocess(
+    plan: _Plan, preset: Preset, allocate: Callable[..., np.ndarray], dtype: str
+) -> np.ndarray:
+    """Every record through the preset's leads, resampling and filters (not windowed, not
+    normalised) into ``allocate((N, C, T), dtype)``."""
+    out: np.ndarray | None = None
+    n = len(plan.record_ids)
+    t0 = time.monotonic()
+    for start, x, fs_in, leads in plan.batches():
+        t_rec = _record_length(preset, x.shape[-1], fs_in)
+        whole = dataclasses.replace(preset, length=t_rec, normalize=Compose([]), min_length=None)
+        y, _ = whole.prepare(x, fs_in, leads, windows="first")
+        if out is None:
+            assert preset.leads is not None
+            out = allocate((n, len(preset.leads), t_rec), _STORAGE[dtype])
+        if y.shape[-1] != out.shape[-1]:
+            raise ValueError(
+                f"record {plan.record_ids[start]} has {y.shape[-1]} samples at {preset.fs:g} "
+                f"Hz, earlier records {out.shape[-1]}; all pre-training records must have the "
+                "same duration"
+            )
+        out[start : start + len(y)] = y.cpu().numpy()
+        done, elapsed = start + len(y), time.monotonic() - t0
+        logger.info(
+            "preprocessed %d/%d records for preset %r (%.1f s, %.2f s/record)",
+            done,
+            n,
+            preset.name,
+            elapsed,
+            elapsed / done,
+        )
+    assert out is not None
+    return out
+
+
 class PretrainData:
     """Preprocessed pre-training records ``(N, C, T)`` at the preset's rate (not windowed).
 
@@ -236,120 +332,52 @@ class PretrainData:
             raise ValueError(f"storage_dtype must be one of {sorted(_STORAGE)}")
         if preset.leads is None:
             raise ValueError("the preset must fix its leads (every built-in preset does)")
-        ptbxl = _ptbxl(sources) if sources.ptbxl_root is not None else None
-        n_ptb = 0 if ptbxl is None else len(ptbxl)
-        if sources.max_ptbxl is not None:
-            n_ptb = min(n_ptb, sources.max_ptbxl)
-        ecg_ids = [] if ptbxl is None else [int(e) for e in ptbxl.ecg_ids[:n_ptb]]
-        if ptbxl is not None and n_ptb == 0:
-            logger.warning("PTB-XL folds %s of %s have no record", sources.folds, ptbxl.root)
-        key = _cache_key(preset, sources, ecg_ids, storage_dtype)
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        plan = _Plan.make(sources, (root / "deepfake") if use_cache else None, device)
+        key = _cache_key(preset, sources, plan.ecg_ids, storage_dtype)
         folder = root / "pretrain" / f"{preset.name}-{key}"
         if use_cache and (folder / "meta.json").is_file():
             return cls._load(folder, preset, key)
-
-        record_ids = [] if ptbxl is None else list(ptbxl.record_ids[:n_ptb])
-        patient_ids = [] if ptbxl is None else [f"ptbxl-{p}" for p in ptbxl.patient_ids[:n_ptb]]
-        kinds = ["ptbxl"] * n_ptb
-        synthetic = None
-        if sources.synthetic:
-            from ecgfm.data import DeepfakeECG
-
-            synthetic = DeepfakeECG(
-                sources.synthetic,
-                seed=sources.synthetic_seed,
-                cache_dir=(root / "deepfake") if use_cache else None,
-                device=device,
+        if not use_cache:
+            signals = _preprocess(plan, preset, np.empty, storage_dtype)
+            return cls(
+                signals,
+                plan.record_ids,
+                plan.patient_ids,
+                plan.kinds,
+                preset,
+                cache_key=key,
+                ecg_ids=plan.ecg_ids,
             )
-            for i in range(sources.synthetic):
-                rid = f"deepfake-{sources.synthetic_seed}-{i}"
-                record_ids.append(rid)
-                patient_ids.append(rid)
-                kinds.append("deepfake")
-        n = len(record_ids)
-        if n == 0:
-            raise ValueError(f"no pre-training record found for {sources}")
-
-        def batches() -> Any:
-            for start in range(0, n_ptb, _CHUNK):
-                stop = min(start + _CHUNK, n_ptb)
-                recs = [ptbxl[i] for i in range(start, stop)]
-                yield start, np.stack([r.signal for r in recs]), recs[0].fs, recs[0].leads
-            if synthetic is not None:
-                for start in range(0, sources.synthetic, _CHUNK):
-                    stop = min(start + _CHUNK, sources.synthetic)
-                    x = np.stack([synthetic.signal(i) for i in range(start, stop)])
-                    yield n_ptb + start, x, 500.0, synthetic[0].leads
-
-        tmp_dir: Path | None = None
-        if use_cache:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            tmp_dir = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
-            out: np.ndarray | None = None
-            t0 = time.monotonic()
-            for start, x, fs_in, leads in batches():
-                t_rec = _record_length(preset, x.shape[-1], fs_in)
-                whole = dataclasses.replace(
-                    preset, length=t_rec, normalize=Compose([]), min_length=None
-                )
-                y, _ = whole.prepare(x, fs_in, leads, windows="first")
-                if out is None:
-                    shape = (n, len(preset.leads), t_rec)
-                    out = (
-                        np.lib.format.open_memmap(
-                            tmp_dir / "signals.npy", "w+", _STORAGE[storage_dtype], shape
-                        )
-                        if tmp_dir is not None
-                        else np.empty(shape, _STORAGE[storage_dtype])
-                    )
-                if y.shape[-1] != out.shape[-1]:
-                    raise ValueError(
-                        f"record {record_ids[start]} has {y.shape[-1]} samples at "
-                        f"{preset.fs:g} Hz, earlier records {out.shape[-1]}; all pre-training "
-                        "records must have the same duration"
-                    )
-                out[start : start + len(y)] = y.cpu().numpy()
-                done = start + len(y)
-                elapsed = time.monotonic() - t0
-                logger.info(
-                    "preprocessed %d/%d records for preset %r (%.1f s, %.2f s/record)",
-                    done,
-                    n,
-                    preset.name,
-                    elapsed,
-                    elapsed / done,
-                )
-            assert out is not None
+
+            def allocate(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+                return np.lib.format.open_memmap(tmp_dir / "signals.npy", "w+", dtype, shape)
+
+            signals = _preprocess(plan, preset, allocate, storage_dtype)
+            signals.flush()  # type: ignore[attr-defined]
             meta = {
-                "record_ids": record_ids,
-                "patient_ids": patient_ids,
-                "sources": kinds,
-                "ecg_ids": ecg_ids,
+                "record_ids": plan.record_ids,
+                "patient_ids": plan.patient_ids,
+                "sources": plan.kinds,
+                "ecg_ids": plan.ecg_ids,
                 "data_sources": dataclasses.asdict(sources),
                 "preset": preset.to_config(),
-                "shape": list(out.shape),
+                "shape": list(signals.shape),
                 "dtype": storage_dtype,
             }
-            if tmp_dir is None:
-                return cls(
-                    out, record_ids, patient_ids, kinds, preset, cache_key=key, ecg_ids=ecg_ids
-                )
-            assert isinstance(out, np.memmap)
-            out.flush()
-            del out
+            del signals
             (tmp_dir / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
             try:
                 os.replace(tmp_dir, folder)
             except OSError:  # another process finished the same cache first: use theirs
                 if not (folder / "meta.json").is_file():
                     raise
-            tmp_dir = None
         finally:
-            if tmp_dir is not None:
-                shutil.rmtree(tmp_dir, ignore_errors=True)
-        logger.info("cached %d preprocessed records in %s", n, folder)
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+        logger.info("cached %d preprocessed records in %s", len(plan.record_ids), folder)
         return cls._load(folder, preset, key)
 
     @classmethod

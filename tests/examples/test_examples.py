@@ -157,7 +157,10 @@ def test_selfmis_two_gloo_processes_match_one_process(env: dict, tmp_path: Path)
     common = [*DATA, *SELFMIS, "--steps", "2", "--lr", "1e-3", "--val-every", "0"]
     script = str(EXAMPLES / "train_selfmis.py")
     one, two = tmp_path / "one", tmp_path / "two"
-    _run([sys.executable, script, "--out", str(one), *common], env)  # batch 4
+    # A fresh cache for the 2 ranks: rank 0 preprocesses while rank 1 waits, and both ranks
+    # embed half of the records with the teacher and gather them (a wrong order would show
+    # in the weights below).
+    fresh = {**env, "ECGFM_CACHE": str(tmp_path / "cache")}
     _run(
         [
             sys.executable,
@@ -176,8 +179,10 @@ def test_selfmis_two_gloo_processes_match_one_process(env: dict, tmp_path: Path)
             "--batch-size",
             "2",
         ],
-        env,
+        fresh,
     )  # 2 ranks x 2
+    assert (tmp_path / "cache" / "teacher").is_dir()
+    _run([sys.executable, script, "--out", str(one), *common], env)  # 1 process, batch 4
     start = _log(two)[0]
     assert start["world_size"] == 2
     losses = [[r["loss"] for r in _log(d) if "lr" in r] for d in (one, two)]
