@@ -357,6 +357,13 @@ class _Run:
             t0 = time.monotonic()
             with autocast(info.device, cfg.precision):
                 loss, extra, n_ecg = compute_loss(ddp, self.step)
+            if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+                raise TypeError(
+                    "compute_loss must return (scalar loss tensor, logs, n_ecg), got a loss of "
+                    f"{getattr(loss, 'shape', type(loss).__name__)}"
+                )
+            if isinstance(n_ecg, bool) or not isinstance(n_ecg, int) or n_ecg < 0:
+                raise TypeError(f"compute_loss must return the batch's ECG count, got {n_ecg!r}")
             if not bool(torch.isfinite(loss.detach())):
                 raise FloatingPointError(
                     f"loss is {float(loss.detach())} at step {self.step}; lower the learning "

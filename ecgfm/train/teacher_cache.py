@@ -97,6 +97,10 @@ def teacher_embeddings(
         cache_dir: cache root (default :func:`~ecgfm.train.pretrain_data.default_cache_dir`).
         use_cache: read/write the cache file.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if not hasattr(teacher, "forward_embedding") or not hasattr(teacher, "num_features"):
+        raise TypeError(f"{type(teacher).__name__} is not an ecgfm encoder (forward_embedding)")
     teacher.eval()
     key = teacher_cache_key(teacher, data, precision)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()

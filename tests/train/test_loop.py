@@ -164,6 +164,19 @@ def test_nan_loss_raises_and_keeps_the_checkpoint(tmp_path: Path) -> None:
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 
+def test_malformed_compute_loss_results(tmp_path: Path) -> None:
+    def vector(model: nn.Module, step: int) -> tuple[torch.Tensor, dict, int]:
+        return model(X[:2]), {}, 2
+
+    def no_count(model: nn.Module, step: int) -> tuple[torch.Tensor, dict, int]:
+        return model(X[:2]).mean(), {}, 2.0  # type: ignore[return-value]
+
+    with pytest.raises(TypeError, match="scalar"):
+        fit(_model(), vector, _config(tmp_path / "a"), INFO)
+    with pytest.raises(TypeError, match="ECG count"):
+        fit(_model(), no_count, _config(tmp_path / "b"), INFO)
+
+
 def test_bf16_autocast_trains(tmp_path: Path) -> None:
     summary = fit(_model(), _loss_fn(), _config(tmp_path, precision="bf16"), INFO)
     assert torch.isfinite(torch.tensor(summary["loss"]))

@@ -63,3 +63,10 @@ def test_stale_cache_is_detected(stmem_data: PretrainData, tmp_path: Path) -> No
     np.save(path, np.zeros((3, 64), np.float32))
     with pytest.raises(ValueError, match="rows"):
         teacher_embeddings(teacher, stmem_data, device=CPU, cache_dir=tmp_path)
+
+
+def test_bad_arguments(stmem_data: PretrainData) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        teacher_embeddings(create_model("net1d_small"), stmem_data, device=CPU, batch_size=0)
+    with pytest.raises(TypeError, match="encoder"):
+        teacher_embeddings(torch.nn.Linear(2, 2), stmem_data, device=CPU)
