@@ -2,7 +2,7 @@
 
 ST-MEM preset (250 Hz, random 9 s crops of the 10 s records, standardised), ViT encoder with a
 lead-wise shared decoder, MSE on masked patches against per-patch normalised targets, AdamW
-(betas 0.9/0.95, wd 0.05 here; base lr 1.5e-4 scaled by global batch / 256), cosine schedule
+(betas 0.9/0.95, wd 0.01, base lr 1.5e-4 scaled by global batch / 256), cosine schedule
 with warm-up; validation = masked reconstruction error on held-aside records with fixed masks.
 
     python examples/pretrain_stmem.py --out runs/stmem --ptbxl-root ../shared/data/ptbxl \
@@ -28,7 +28,7 @@ from ecgfm.transforms.presets import get_preset
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    A.add_train_args(p, lr=None, weight_decay=0.05, batch_size=64, betas=(0.9, 0.95))
+    A.add_train_args(p, lr=None, weight_decay=0.01, batch_size=64, betas=(0.9, 0.95))
     A.add_data_args(p)
     g = p.add_argument_group("ST-MEM")
     g.add_argument("--blr", type=float, default=1.5e-4, help="lr = blr * global batch / 256")
