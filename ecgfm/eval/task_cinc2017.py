@@ -238,7 +238,7 @@ class CinC2017Task(Task):
                 "left out (the committed split covers the records of ecgfm's development copy); "
                 "to use them, write a split with make_cinc2017_split and pass split_file="
             )
-            logger.info(msg)
+            logger.warning("CinC 2017 task: %s", msg)
             notes.append(msg)
         if ds.too_short:
             notes.append(f"{len(ds.too_short)} records under 10 s on disk give no segment")

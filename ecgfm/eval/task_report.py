@@ -266,9 +266,10 @@ def probe_task(
             details.update(best_epoch=res.best_epoch, val_auroc=res.val_auroc,
                            epochs_run=len(res.history), **linear_kwargs)  # fmt: skip
         else:
-            scores = logistic_scores((x[tr], y[tr]), (x[te], y[te]), C=C)
-            val = logistic_scores((x[tr], y[tr]), (x[va], y[va]), C=C)
-            details.update(C=C, val_auroc=_safe_auroc(data, va, val))
+            both = np.concatenate([va, te])  # one fit scores val (diagnostic) and test
+            out = logistic_scores((x[tr], y[tr]), (x[both], y[both]), C=C)
+            scores = out[va.size :]
+            details.update(C=C, val_auroc=_safe_auroc(data, va, out[: va.size]))
         records = te
         evaluated_on = f"test split, {te.size} records"
     details["probe_seconds"] = round(time.perf_counter() - t0, 2)
