@@ -43,22 +43,28 @@ def _affine(norm: _OptionalBatchNorm1d, x: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(norm.bias - norm.running_mean * scale, x, scale)
 
 
-def _conv_btc(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
-    """'Same' convolution of ``(B, T, C_in)`` -> ``(B, ceil(T / s), C_out)`` (maybe a view)."""
+def _conv_btc(x: torch.Tensor, conv: nn.Conv1d) -> tuple[torch.Tensor, int]:
+    """'Same' convolution of ``(B, T, C_in)``: ``(y, skip)`` with ``y[:, skip:]`` the result
+    ``(B, ceil(T / s), C_out)``; ``y`` itself is contiguous.
+
+    ``skip = 1`` when the padding was folded into the convolution as ``right`` zeros on both
+    sides (stride 1, ``right = left + 1``): the first output column is then one too early.
+    Keeping it until after the next 1x1 convolution lets that GEMM run on contiguous rows.
+    """
     k, s = conv.kernel_size[0], conv.stride[0]
     weight = conv.weight.unsqueeze(2)  # (C_out, C_in / g, 1, k)
     left, right = _same_pad(x.shape[1], k, s)
     view = x.transpose(1, 2).unsqueeze(2)  # channels-last (B, C, 1, T), no copy
+    skip = 0
     if left == right:
         y = F.conv2d(view, weight, conv.bias, stride=(1, s), padding=(0, left), groups=conv.groups)
-        return y.squeeze(2).transpose(1, 2)
-    if s == 1 and right == left + 1:
-        # Pad ``right`` on both sides; the first output then sits one column early: drop it.
+    elif s == 1 and right == left + 1:
         y = F.conv2d(view, weight, conv.bias, padding=(0, right), groups=conv.groups)
-        return y.squeeze(2).transpose(1, 2)[:, 1:]
-    padded = F.pad(x, (0, 0, left, right)).transpose(1, 2).unsqueeze(2)
-    y = F.conv2d(padded, weight, conv.bias, stride=(1, s), groups=conv.groups)
-    return y.squeeze(2).transpose(1, 2)
+        skip = 1
+    else:
+        padded = F.pad(x, (0, 0, left, right)).transpose(1, 2).unsqueeze(2)
+        y = F.conv2d(padded, weight, conv.bias, stride=(1, s), groups=conv.groups)
+    return y.squeeze(2).transpose(1, 2), skip
 
 
 def _linear_btc(x: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
@@ -70,22 +76,27 @@ def _max_pool_btc(x: torch.Tensor, k: int) -> torch.Tensor:
     """Official "same" max-pool (zero pad ``k - 1``, window = stride = ``k``) on ``(B, T, C)``."""
     if k == 1:
         return x
-    x = F.pad(x, (0, 0, (k - 1) // 2, k - 1 - (k - 1) // 2))
+    left = (k - 1) // 2
+    if left or x.shape[1] % k:  # otherwise the padding is never inside a window
+        x = F.pad(x, (0, 0, left, k - 1 - left))
     n_out = x.shape[1] // k
     return x[:, : n_out * k].unflatten(1, (n_out, k)).amax(2)
 
 
 def _block_btc(block: _Net1DBlock, x: torch.Tensor) -> torch.Tensor:
-    """One bottleneck block on ``(B, T, C_in)`` (eval maths of ``_Net1DBlock.forward``)."""
+    """One bottleneck block on ``(B, T, C_in)`` (eval maths of ``_Net1DBlock.forward``).
+
+    Returns ``(B, T', C_out)``, possibly a row-strided view (see :func:`_conv_btc`).
+    """
     bn = block.use_bn
     h = x
     if not block.is_first_block:
         h = F.silu(_affine(block.norm1, h) if bn else h)
     h = _linear_btc(h, block.conv1)
     h = _affine(block.norm2, h) if bn else h
-    h = _conv_btc(F.silu(h, inplace=True), block.conv2)
-    h = F.silu(_affine(block.norm3, h) if bn else h)  # also makes a strided view contiguous
-    h = _linear_btc(h, block.conv3)
+    h, skip = _conv_btc(F.silu(h, inplace=True), block.conv2)
+    h = F.silu(_affine(block.norm3, h) if bn else h, inplace=True)
+    h = _linear_btc(h, block.conv3)[:, skip:]
     gate = block.se.fc2(F.silu(block.se.fc1(h.mean(1))))
     h.mul_(torch.sigmoid(gate).unsqueeze(1))
     shortcut = _max_pool_btc(x, block.stride) if block.downsample else x
@@ -135,8 +146,8 @@ class Net1DInference(nn.Module):
 
     def _features_btc(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
-        h = _conv_btc(x.transpose(1, 2), m.stem_conv)
-        h = F.silu(_affine(m.stem_norm, h) if m.use_bn else h)
+        h, skip = _conv_btc(x.transpose(1, 2), m.stem_conv)
+        h = F.silu(_affine(m.stem_norm, h) if m.use_bn else h, inplace=True)[:, skip:]
         for stage in m.stages:
             for block in stage:
                 h = _block_btc(block, h)
