@@ -18,6 +18,7 @@ reason; anything else is an error, and the result is loaded strictly.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ _RULES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (re.compile(r"dense\.(weight|bias)"), r"head.\1", "head"),
 )
 _DDP_PREFIX = "module."
+_logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -324,6 +326,7 @@ def load_ecgfounder(
     model = _create(args)
     model.load_state_dict(new_sd, strict=True)
     model.conversion_report = report
+    _logger.info("loaded ECGFounder checkpoint %s: %s", path, report.summary())
     return model.eval()
 
 
