@@ -54,6 +54,7 @@ def add_probe_parser(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CIs")
     s.add_argument("--limit", type=int, default=None, help="records per split (quick runs)")
     s.add_argument("--allow-missing", action="store_true", help="CinC: evaluate a partial split")
+    s.add_argument("--split-file", default=None, help="CinC: own record split (JSON)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--precision", default=None, choices=["fp32", "bf16"])
     s.add_argument("--compile", action="store_true", help="torch.compile the encoder forward")
@@ -132,8 +133,10 @@ def _run(args: argparse.Namespace) -> int:
         options["leads"] = args.leads or ",".join(preset.leads or ("I",))
     elif args.leads not in (None, "I"):
         raise _UsageError("CinC 2017 has lead I only; drop --leads")
-    if args.task == "cinc2017" and args.allow_missing:
-        options["allow_missing"] = True
+    if args.task == "cinc2017":
+        options.update(allow_missing=args.allow_missing, split_file=args.split_file)
+    elif args.allow_missing or args.split_file:
+        raise _UsageError("--allow-missing and --split-file apply to --task cinc2017 only")
     task = get_task(args.task, **options)
     data = task.load(args.data_root, limit=args.limit, progress=args.progress)
     embed_kw = {

@@ -105,6 +105,7 @@ def test_supervised_baseline_from_the_cli(data_dir, tmp_path, capsys):
         (["no-such-model", "--task", "ptbxl-mi"], "no-such-model"),
         (["random:no_such_arch", "--task", "ptbxl-mi"], "no_such_arch"),
         (["random:net1d_small", "--task", "cinc2017", "--leads", "12"], "lead I only"),
+        (["random:net1d_small", "--task", "ptbxl-mi", "--split-file", "s.json"], "cinc2017 only"),
     ],
 )
 def test_errors_exit_2_with_a_message(data_dir, capsys, args, message) -> None:
