@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from ecgfm.transforms import _random as R
+from ecgfm.transforms._fill import numpy_writable, zero_at_
+from ecgfm.transforms._rows import chunks, gather, runs, scatter_, use_row_loops
 
 __all__ = ["Augmentation", "AugmentationPipeline", "RemapAugmentation"]
 
@@ -270,8 +272,15 @@ def scale_rows_(x: torch.Tensor, idx: torch.Tensor, factor: torch.Tensor) -> Non
 
     When at least half the records are chosen, one broadcast multiply over the batch (factor
     exactly 1 elsewhere, which leaves those records bit-identical) beats gather + scatter.
+    On the CPU each contiguous run of ``idx`` is multiplied in place instead (no copy, no
+    pass over the other records).
     """
     b = x.shape[0]
+    if use_row_loops(x):
+        f = R.param(factor, x, *factor.shape)
+        for first, stop, k in runs(idx):
+            x[first:stop].mul_(f[k : k + stop - first])
+        return
     if 2 * idx.numel() >= b:
         x.mul_(R.param(dense(factor, idx, b, 1.0), x, b, factor.shape[1], 1))
     else:
@@ -285,11 +294,16 @@ def add_outer_rows_(
 ) -> None:
     """``x[idx] += amplitude * wave`` with ``amplitude (n, C, 1)`` and ``wave (n, 1, T)``.
 
-    Uses ``addcmul_`` so the ``(n, C, T)`` product is never materialised.
+    Uses ``addcmul_`` so the ``(n, C, T)`` product is never materialised (on the CPU run by
+    run of ``idx``, in place).
     """
     b = x.shape[0]
     amp = R.param(amplitude, x, *amplitude.shape)
     wav = R.param(wave, x, *wave.shape)
+    if use_row_loops(x):
+        for first, stop, k in runs(idx):
+            x[first:stop].addcmul_(amp[k : k + stop - first], wav[k : k + stop - first])
+        return
     if 2 * idx.numel() >= b:
         x.addcmul_(dense(amp, idx, b, 0.0), dense(wav, idx, b, 0.0))
     else:
@@ -304,16 +318,24 @@ def lead_std(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     Computed from two reductions in the input's dtype (a sum and a Euclidean norm; torch
     reduces float32 pairwise, so this stays accurate for ECG lengths) instead of
     ``torch.var``, which is several times slower on CPU, and without casting the batch to
-    float64, which would cost a full extra pass.
+    float64, which would cost a full extra pass. On the CPU only the runs of ``idx`` are
+    read (slices, no copy).
     """
+    if use_row_loops(x):
+        return torch.cat([_std(x[first:stop]) for first, stop, _ in runs(idx)])
     # Reducing the whole batch (read only) is cheaper than gathering half of it (read + write).
     full = 2 * idx.numel() >= x.shape[0]
     rows = x if full else x.index_select(0, R.index_on(idx, x))
+    std = _std(rows)
+    return std[idx] if full and not is_all(idx, x.shape[0]) else std
+
+
+def _std(rows: torch.Tensor) -> torch.Tensor:
+    """Per-lead standard deviation ``(n, C, 1)`` float64 CPU of ``rows (n, C, T)``."""
     n_t = rows.shape[-1]
     mean = rows.sum(-1, keepdim=True).double().cpu() / n_t
     rms = torch.linalg.vector_norm(rows, dim=-1, keepdim=True).double().cpu() / n_t**0.5
-    std = (rms**2 - mean**2).clamp_min(0.0).sqrt()
-    return std[idx] if full and not is_all(idx, x.shape[0]) else std
+    return (rms**2 - mean**2).clamp_min(0.0).sqrt()
 
 
 def lead_std_rows(rows: torch.Tensor) -> torch.Tensor:
@@ -324,6 +346,9 @@ def lead_std_rows(rows: torch.Tensor) -> torch.Tensor:
 def zero_leads_(x: torch.Tensor, rec: torch.Tensor, lead: torch.Tensor) -> None:
     """Set ``x[rec[k], lead[k], :] = 0`` for every ``k`` in place (any memory layout)."""
     if rec.numel() == 0:
+        return
+    if numpy_writable(x):  # memset speed on the CPU
+        zero_at_(x, (rec, lead))
         return
     c = x.shape[1]
     rec_d, lead_d = R.index_on(rec, x), R.index_on(lead, x)
@@ -383,20 +408,31 @@ def remap_rows_(
 
     Positions are computed by the caller on the draw device in float64; they are converted to
     ``grid_sample``'s normalised grid there, so CPU and GPU interpolate at the same points.
-    With ``fill_outside`` positions outside ``[0, T-1]`` give 0, else the edge value.
+    With ``fill_outside`` positions outside ``[0, T-1]`` give 0, else the edge value. On the
+    CPU the records are processed in cache-sized chunks (see :mod:`ecgfm.transforms._rows`).
     """
-    n_t = x.shape[-1]
-    rows = take_rows(x, idx)
+    if not use_row_loops(x):
+        out = _resample(take_rows(x, idx), positions, fill_outside)
+        put_rows_(x, idx, out.to(x.dtype))
+        return
+    for part in chunks(idx.numel(), x[0].numel()):
+        sub = idx[part]
+        out = _resample(gather(x, sub), positions[part], fill_outside)
+        scatter_(x, sub, out.to(x.dtype))
+
+
+def _resample(rows: torch.Tensor, positions: torch.Tensor, fill_outside: bool) -> torch.Tensor:
+    """``rows (n, C, T)`` linearly interpolated at ``positions (n, 1, T)`` (a new tensor)."""
+    n_t = rows.shape[-1]
     work = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float32
     grid = torch.zeros(
         (*positions.shape, 2), dtype=work, device=positions.device
     )  # (n, 1, T, (x, y=0))
     grid[..., 0] = positions * (2.0 / (n_t - 1)) - 1.0
-    out = F.grid_sample(
+    return F.grid_sample(
         rows.unsqueeze(2).to(work),
-        grid.to(device=x.device),
+        grid.to(device=rows.device),
         mode="bilinear",
         padding_mode="zeros" if fill_outside else "border",
         align_corners=True,
     ).squeeze(2)
-    put_rows_(x, idx, out.to(x.dtype))

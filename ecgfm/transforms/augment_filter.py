@@ -21,6 +21,7 @@ import torch
 
 from ecgfm.signal import check_fs
 from ecgfm.transforms import _random as R
+from ecgfm.transforms._rows import chunks, gather, scatter_, use_row_loops
 from ecgfm.transforms.augment_base import Augmentation, put_rows_, take_rows
 
 __all__ = ["RandomBandPass", "zero_phase_bandpass"]
@@ -108,7 +109,16 @@ class RandomBandPass(Augmentation):
         n = idx.numel()
         low = R.uniform(*self.low_hz, (n,), generator).cpu()
         high = R.uniform(*self.high_hz, (n,), generator).cpu()
-        rows = take_rows(x, idx)
-        # `rows` is a gathered copy, or `x` itself, which the result overwrites anyway
-        out = zero_phase_bandpass(rows, self.fs, low, high, self.order, overwrite=True)
-        put_rows_(x, idx, out)
+        if not use_row_loops(x):
+            rows = take_rows(x, idx)
+            # `rows` is a gathered copy, or `x` itself, which the result overwrites anyway
+            out = zero_phase_bandpass(rows, self.fs, low, high, self.order, overwrite=True)
+            put_rows_(x, idx, out)
+            return
+        for part in chunks(n, x[0].numel()):  # cache-sized chunks (see ecgfm.transforms._rows)
+            sub = idx[part]
+            rows = gather(x, sub)  # a copy, or a slice of `x` that the result overwrites
+            out = zero_phase_bandpass(
+                rows, self.fs, low[part], high[part], self.order, overwrite=True
+            )
+            scatter_(x, sub, out)

@@ -15,6 +15,7 @@ import torch
 
 from ecgfm.signal import check_fs
 from ecgfm.transforms import _random as R
+from ecgfm.transforms._rows import chunks, runs, use_row_loops
 from ecgfm.transforms.augment_base import (
     Augmentation,
     add_outer_rows_,
@@ -69,10 +70,22 @@ class GaussianNoise(Augmentation):
         self.snr_db = R.check_range(snr_db, "snr_db", low=-60.0, high=200.0)
 
     def _apply_rows_(self, x: torch.Tensor, idx: torch.Tensor, generator) -> None:
-        n = idx.numel()
+        n, shape = idx.numel(), x.shape[1:]
         snr = R.uniform(*self.snr_db, (n, 1, 1), generator).cpu()
+        # The field is drawn chunk by chunk (the same stream on every device, see _rows).
+        parts = list(chunks(n, x[0].numel()))
+        if use_row_loops(x):  # per chunk: draw, then add in place run by run (no copies)
+            for part in parts:
+                sub = idx[part]
+                sigma = _noise_scale(lead_std(x, sub), snr[part])
+                sig = R.param(sigma, x, *sigma.shape)
+                noise = R.randn((sub.numel(), *shape), generator).to(x)
+                for first, stop, k in runs(sub):
+                    x[first:stop].addcmul_(noise[k : k + stop - first], sig[k : k + stop - first])
+            return
         sigma = _noise_scale(lead_std(x, idx), snr)
-        noise = R.randn((n, *x.shape[1:]), generator).to(device=x.device, dtype=x.dtype)
+        fields = [R.randn((p.stop - p.start, *shape), generator) for p in parts]
+        noise = torch.cat(fields).to(device=x.device, dtype=x.dtype)
         noise.mul_(R.param(sigma, x, *sigma.shape))
         if n == x.shape[0]:
             x.add_(noise)

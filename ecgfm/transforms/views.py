@@ -28,6 +28,7 @@ import torch
 from ecgfm.leads import CANONICAL_LEADS, MissingLeadError, normalize_lead_names, select_leads
 from ecgfm.signal import ECGRecord, check_fs
 from ecgfm.transforms import _random as R
+from ecgfm.transforms._fill import zero_at_
 from ecgfm.transforms.augment import Augmentation, AugmentationPipeline, dual_view_ops
 from ecgfm.transforms.augment_base import zero_leads_
 
@@ -285,19 +286,29 @@ class _SplitViews(ViewGenerator):
     def _view_fs(self) -> float:
         return self.fs
 
+    def _mask_inplace_(self, x: torch.Tensor, parts: torch.Tensor, masked: torch.Tensor) -> None:
+        """Zero the masked leads of each view in place.
+
+        Args:
+            x: the batch ``(B, C, T)``.
+            parts: its ``(B, C, n, T // n)`` view.
+            masked: ``(B, C, n)`` bool (CPU), ``True`` = lead masked in that view.
+
+        A lead masked in every view is zeroed as one contiguous run of ``x`` (a ``memset``
+        even for Interleave, whose per-view samples are strided); the other masked
+        (lead, view) pairs are zeroed through ``parts``.
+        """
+        every = masked.all(-1)  # (B, C)
+        zero_at_(x[..., : self.n * parts.shape[-1]], every.nonzero(as_tuple=True))
+        zero_at_(parts, (masked & ~every.unsqueeze(-1)).nonzero(as_tuple=True))
+
     def _views(self, x, generator, inplace):
         parts = self._parts(x)
         if self.rlm is not None:
             b, c = x.shape[:2]
             keep = self.rlm.draw((b, self.n, c), generator)  # (B, n, C)
             if inplace:
-                rec, view, lead = (~keep).nonzero(as_tuple=True)
-                if rec.numel():
-                    dev = x.device
-                    parts.index_put_(
-                        (rec.to(dev), lead.to(dev), view.to(dev)),
-                        torch.zeros((), dtype=x.dtype, device=dev),
-                    )
+                self._mask_inplace_(x, parts, ~keep.transpose(1, 2))
             else:
                 mask = R.param(keep.transpose(1, 2), x, b, c, self.n, 1)
                 parts = parts * mask
