@@ -21,6 +21,8 @@ from collections.abc import Iterator
 
 import torch
 
+from ecgfm.transforms._fill import numpy_writable
+
 __all__: list[str] = []  # private module
 
 #: target size of one chunk of float32 records (about half of a core's L2 cache here)
@@ -63,6 +65,16 @@ def runs(idx: torch.Tensor) -> list[tuple[int, int, int]]:
     return out
 
 
+def pieces(idx: torch.Tensor, record_numel: int) -> list[tuple[int, int, int]]:
+    """:func:`runs` of ``idx`` split into pieces of at most :func:`chunk_records` records."""
+    k = chunk_records(record_numel)
+    return [
+        (first + s, min(first + s + k, stop), offset + s)
+        for first, stop, offset in runs(idx)
+        for s in range(0, stop - first, k)
+    ]
+
+
 def gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Records ``idx`` (sorted) of ``x``: a slice of ``x`` if they are consecutive, else a copy."""
     first, last = int(idx[0]), int(idx[-1])
@@ -78,5 +90,8 @@ def scatter_(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> None:
         dst = x[first : last + 1]
         if dst.data_ptr() != rows.data_ptr() or dst.stride() != rows.stride():
             dst.copy_(rows)
+        return
+    if numpy_writable(x) and rows.dtype == x.dtype and rows.device == x.device:
+        x.numpy()[idx.cpu().numpy()] = rows.numpy()  # memcpy per record (index_copy_: per element)
         return
     x.index_copy_(0, idx.to(x.device), rows)

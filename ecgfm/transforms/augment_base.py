@@ -15,11 +15,11 @@ from typing import TypeVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ecgfm.transforms import _random as R
 from ecgfm.transforms._fill import numpy_writable, zero_at_
-from ecgfm.transforms._rows import chunks, gather, runs, scatter_, use_row_loops
+from ecgfm.transforms._remap import Draw, remap_draws_, resample
+from ecgfm.transforms._rows import pieces, runs, use_row_loops
 
 __all__ = ["Augmentation", "AugmentationPipeline", "RemapAugmentation"]
 
@@ -176,26 +176,39 @@ class AugmentationPipeline(Augmentation):
 class RemapAugmentation(Augmentation):
     """An augmentation that resamples each chosen record at new time positions.
 
-    Subclasses implement ``positions(n, T, generator) -> (n, 1, T)`` float64 sampling
-    positions in ``[0, T - 1]`` (on the draw device); :class:`AugmentationPipeline` can then fuse
-    consecutive remaps into one resampling.
+    Subclasses implement either ``positions(n, T, generator) -> (n, 1, T)`` float64 sampling
+    positions in ``[0, T - 1]`` (on the draw device), or — cheaper on the CPU, where the
+    positions are then computed a few records at a time — the pair ``draw(n, T, generator)
+    -> params`` (a tuple of per-record tensors, leading dimension ``n``) and
+    ``positions_from(params, T)``. :class:`AugmentationPipeline` fuses consecutive remaps
+    into one resampling.
     """
 
     def positions(self, n: int, n_t: int, generator: torch.Generator | None) -> torch.Tensor:
-        raise NotImplementedError
+        if type(self).draw is RemapAugmentation.draw:
+            raise NotImplementedError("implement positions() or draw() + positions_from()")
+        return self.positions_from(self.draw(n, n_t, generator), n_t)
+
+    def draw(self, n: int, n_t: int, generator: torch.Generator | None) -> tuple[torch.Tensor, ...]:
+        """Random parameters of ``n`` records (default: their positions themselves)."""
+        return (self.positions(n, n_t, generator),)
+
+    def positions_from(self, params: tuple[torch.Tensor, ...], n_t: int) -> torch.Tensor:
+        """Positions ``(k, 1, T)`` of the records whose parameters are ``params``."""
+        return params[0]
 
     def _apply_rows_(
         self, x: torch.Tensor, idx: torch.Tensor, generator: torch.Generator | None
     ) -> None:
-        remap_rows_(x, idx, self.positions(idx.numel(), x.shape[-1], generator))
+        remap_draws_(x, [_draw(self, idx, x, generator)])
 
 
-def _interp_positions(pos: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
-    """Evaluate piecewise-linear position curves ``pos (m, 1, T)`` at ``at (m, 1, T)``."""
-    n_t = pos.shape[-1]
-    i0 = at.floor().clamp(0, n_t - 2).to(torch.int64)
-    w = at - i0
-    return pos.gather(-1, i0) * (1 - w) + pos.gather(-1, i0 + 1) * w
+def _draw(
+    op: RemapAugmentation, idx: torch.Tensor, x: torch.Tensor, generator: torch.Generator | None
+) -> Draw:
+    slot = torch.full((x.shape[0],), -1, dtype=torch.int64)
+    slot[idx] = torch.arange(idx.numel())
+    return op, slot, op.draw(idx.numel(), x.shape[-1], generator)
 
 
 def _fused_remap_(
@@ -204,34 +217,13 @@ def _fused_remap_(
     """Apply consecutive remaps as one resampling (same draws as applying them in turn)."""
     for op in ops:
         op.check_input(x)
-    b, n_t = x.shape[0], x.shape[-1]
     draws = []
     for op in ops:  # draw in the same order as applying the ops one by one
-        idx = R.gate(b, op.p, generator)
+        idx = R.gate(x.shape[0], op.p, generator)
         if idx.numel():
-            draws.append((idx, op.positions(idx.numel(), n_t, generator)))
-    if not draws:
-        return
-    touched = torch.zeros(b, dtype=torch.bool)
-    for idx, _ in draws:
-        touched[idx] = True
-    rows = touched.nonzero().flatten()
-    row_of = torch.full((b,), -1, dtype=torch.int64)
-    row_of[rows] = torch.arange(rows.numel())
-    composite = torch.empty((rows.numel(), 1, n_t), dtype=torch.float64, device=draws[0][1].device)
-    started = torch.zeros(rows.numel(), dtype=torch.bool)
-    for idx, pos in draws:
-        r = row_of[idx]
-        first = ~started[r]  # composing with the identity is the new positions themselves
-        if first.any():
-            composite[r[first].to(composite.device)] = pos[first.to(pos.device)]
-        again = ~first
-        if again.any():
-            ra = r[again].to(composite.device)
-            # applying this op after the remaps so far: y(t) = x(P(p_op(t)))
-            composite[ra] = _interp_positions(composite[ra], pos[again.to(pos.device)])
-        started[r] = True
-    remap_rows_(x, rows, composite)
+            draws.append(_draw(op, idx, x, generator))
+    if draws:
+        remap_draws_(x, draws)
 
 
 # ------------------------------------------------------------------------------ kernels
@@ -406,33 +398,14 @@ def remap_rows_(
 ) -> None:
     """Resample records ``idx`` at fractional sample ``positions (n, 1, T)`` (linear interp.).
 
-    Positions are computed by the caller on the draw device in float64; they are converted to
-    ``grid_sample``'s normalised grid there, so CPU and GPU interpolate at the same points.
-    With ``fill_outside`` positions outside ``[0, T-1]`` give 0, else the edge value. On the
-    CPU the records are processed in cache-sized chunks (see :mod:`ecgfm.transforms._rows`).
+    Positions are computed by the caller on the draw device in float64; see
+    :func:`ecgfm.transforms._remap.resample`. With ``fill_outside`` positions outside
+    ``[0, T-1]`` give 0, else the edge value.
     """
     if not use_row_loops(x):
-        out = _resample(take_rows(x, idx), positions, fill_outside)
+        out = resample(take_rows(x, idx), positions, fill_outside)
         put_rows_(x, idx, out.to(x.dtype))
         return
-    for part in chunks(idx.numel(), x[0].numel()):
-        sub = idx[part]
-        out = _resample(gather(x, sub), positions[part], fill_outside)
-        scatter_(x, sub, out.to(x.dtype))
-
-
-def _resample(rows: torch.Tensor, positions: torch.Tensor, fill_outside: bool) -> torch.Tensor:
-    """``rows (n, C, T)`` linearly interpolated at ``positions (n, 1, T)`` (a new tensor)."""
-    n_t = rows.shape[-1]
-    work = rows.dtype if rows.dtype in (torch.float32, torch.float64) else torch.float32
-    grid = torch.zeros(
-        (*positions.shape, 2), dtype=work, device=positions.device
-    )  # (n, 1, T, (x, y=0))
-    grid[..., 0] = positions * (2.0 / (n_t - 1)) - 1.0
-    return F.grid_sample(
-        rows.unsqueeze(2).to(work),
-        grid.to(device=rows.device),
-        mode="bilinear",
-        padding_mode="zeros" if fill_outside else "border",
-        align_corners=True,
-    ).squeeze(2)
+    for first, stop, k in pieces(idx, x[0].numel()):  # slices of `x`: no gather, no scatter
+        rows = x[first:stop]
+        rows.copy_(resample(rows, positions[k : k + stop - first], fill_outside))

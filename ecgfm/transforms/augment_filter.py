@@ -24,7 +24,38 @@ from ecgfm.transforms import _random as R
 from ecgfm.transforms._rows import chunks, gather, scatter_, use_row_loops
 from ecgfm.transforms.augment_base import Augmentation, put_rows_, take_rows
 
-__all__ = ["RandomBandPass", "zero_phase_bandpass"]
+__all__ = ["RandomBandPass", "bandpass_gain", "zero_phase_bandpass"]
+
+
+def bandpass_gain(
+    n_t: int, fs: float, low: torch.Tensor, high: torch.Tensor, order: int
+) -> torch.Tensor:
+    """Zero-phase gain ``(n, 1, T // 2 + 1)`` float64 on the rFFT bins of an ``n_t``-sample record.
+
+    ``|H(f)|^2`` of an order-``order`` Butterworth high-pass (cut-off ``low (n,)`` Hz, 0 = none)
+    times low-pass (``high (n,)`` Hz), computed on ``low``'s device.
+    """
+    freqs = torch.fft.rfftfreq(n_t, d=1.0 / fs, dtype=torch.float64, device=low.device)
+    lo = low.to(torch.float64).view(-1, 1, 1)
+    hi = high.to(torch.float64).view(-1, 1, 1)
+    lowpass = _int_pow(freqs / hi, 2 * order).add_(1.0).reciprocal_()
+    ratio = torch.where(freqs > 0, lo / freqs.clamp_min(1e-300), torch.where(lo > 0, math.inf, 0))
+    highpass = _int_pow(ratio, 2 * order).add_(1.0).reciprocal_()
+    gain = lowpass.mul_(highpass)
+    return gain.mul_(gain)  # forward-backward filtering squares the magnitude
+
+
+def _int_pow(t: torch.Tensor, k: int) -> torch.Tensor:
+    """``t ** k`` for an integer ``k >= 1`` by repeated squaring (a new tensor)."""
+    out, base = None, t
+    while k:
+        if k & 1:
+            out = base.clone() if out is None else out.mul_(base)
+        k >>= 1
+        if k:
+            base = base * base
+    assert out is not None
+    return out
 
 
 def zero_phase_bandpass(
@@ -35,11 +66,14 @@ def zero_phase_bandpass(
     order: int,
     *,
     overwrite: bool = False,
+    gain: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Filter ``x (n, C, T)`` with per-record cut-offs ``low, high (n,)`` Hz (zero phase).
 
     ``low == 0`` disables the high-pass part. Returns a new tensor of ``x``'s dtype;
     ``overwrite=True`` lets the function use ``x`` as scratch space (saves one copy).
+    ``gain`` may pass :func:`bandpass_gain` of these cut-offs, already on ``x``'s device in
+    its working dtype (saves recomputing it chunk by chunk).
     """
     n_t = x.shape[-1]
     work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
@@ -49,17 +83,13 @@ def zero_phase_bandpass(
     ramp = torch.linspace(0.0, 1.0, n_t, dtype=work, device=x.device)
     detrended = xw.sub_(start) if (overwrite or xw is not x) else xw - start
     detrended.addcmul_(slope, ramp, value=-1.0)
-    freqs = torch.fft.rfftfreq(n_t, d=1.0 / fs, dtype=torch.float64)
-    lo = low.to(torch.float64).view(-1, 1, 1)
-    hi = high.to(torch.float64).view(-1, 1, 1)
-    lowpass = 1.0 / (1.0 + (freqs / hi) ** (2 * order))
-    ratio = torch.where(freqs > 0, lo / freqs.clamp_min(1e-300), torch.where(lo > 0, math.inf, 0))
-    highpass = 1.0 / (1.0 + ratio ** (2 * order))
-    gain = (lowpass * highpass) ** 2  # forward-backward filtering squares the magnitude
+    if gain is None:
+        gain = bandpass_gain(n_t, fs, low.cpu(), high.cpu(), order)
     spec = torch.fft.rfft(detrended)
     spec.mul_(gain.to(device=x.device, dtype=work))
     out = torch.fft.irfft(spec, n=n_t)
     if bool((low == 0).any()):
+        lo = low.to(torch.float64).view(-1, 1, 1)
         dc = (lo == 0).to(device=x.device, dtype=work)  # DC gain per record: 1 or 0
         out.addcmul_(dc, start).addcmul_(dc * slope, ramp)
     return out.to(x.dtype)
@@ -115,10 +145,12 @@ class RandomBandPass(Augmentation):
             out = zero_phase_bandpass(rows, self.fs, low, high, self.order, overwrite=True)
             put_rows_(x, idx, out)
             return
+        work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        gain = bandpass_gain(x.shape[-1], self.fs, low, high, self.order).to(work)
         for part in chunks(n, x[0].numel()):  # cache-sized chunks (see ecgfm.transforms._rows)
             sub = idx[part]
             rows = gather(x, sub)  # a copy, or a slice of `x` that the result overwrites
             out = zero_phase_bandpass(
-                rows, self.fs, low[part], high[part], self.order, overwrite=True
+                rows, self.fs, low[part], high[part], self.order, overwrite=True, gain=gain[part]
             )
             scatter_(x, sub, out)
