@@ -1,18 +1,22 @@
-"""Working on the records an op was drawn for: contiguous runs and cache-sized chunks.
+"""Working on the records an op was drawn for: contiguous runs, pieces and chunks.
 
 An op applied with probability ``p`` touches a random subset ``idx`` of the batch. Gathering
-that subset into a new tensor and scattering the result back costs two passes over it plus a
-fresh allocation (page faults once it is larger than the allocator's cache, ~0.3 ms per MB on
-a loaded CPU). On the CPU the ops therefore
+that subset into a new tensor and scattering the result back costs two extra passes over it
+and a fresh allocation (page faults once it is larger than the allocator keeps cached:
+~0.3-0.5 ms per MB here). On the CPU the ops therefore work **in place on slices** of the
+batch:
 
-- apply element-wise work in place on the **contiguous runs** of ``idx`` (slices of the
-  batch, no copy; a random half of 256 records has ~64 runs), and
-- process gather-type work (resampling, FFT filtering) in **chunks** of a few MB, so that the
-  gathered rows and every intermediate stay in the CPU caches and are served from the
-  allocator's free lists instead of fresh pages.
+- element-wise work (scale, added noise) runs once per contiguous **run** of ``idx`` (a
+  random half of 256 records has ~64 runs);
+- resampling and FFT filtering run per **piece**: a run, cut to at most a few MB
+  (``CHUNK_BYTES``), so that every intermediate stays in the CPU caches and is served from
+  the allocator's free lists instead of fresh pages;
+- random fields (Gaussian noise) are drawn in **chunks** of the same size. Chunk boundaries
+  depend only on the record shape, never on the device or on ``ROW_LOOPS``, so the drawn
+  stream is the same everywhere.
 
-Chunk boundaries depend only on the record shape, never on the device, so random fields drawn
-chunk by chunk are the same stream on every device.
+On other devices the ops use whole-batch kernels (``index_select``/``index_copy_``, masked
+dense passes), which suit a GPU better than many small slices.
 """
 
 from __future__ import annotations
@@ -20,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
-
-from ecgfm.transforms._fill import numpy_writable
 
 __all__: list[str] = []  # private module
 
@@ -73,25 +75,3 @@ def pieces(idx: torch.Tensor, record_numel: int) -> list[tuple[int, int, int]]:
         for first, stop, offset in runs(idx)
         for s in range(0, stop - first, k)
     ]
-
-
-def gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Records ``idx`` (sorted) of ``x``: a slice of ``x`` if they are consecutive, else a copy."""
-    first, last = int(idx[0]), int(idx[-1])
-    if last - first + 1 == idx.numel():
-        return x[first : last + 1]
-    return x.index_select(0, idx.to(x.device))
-
-
-def scatter_(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor) -> None:
-    """Write ``rows`` into records ``idx`` (sorted) of ``x``."""
-    first, last = int(idx[0]), int(idx[-1])
-    if last - first + 1 == idx.numel():
-        dst = x[first : last + 1]
-        if dst.data_ptr() != rows.data_ptr() or dst.stride() != rows.stride():
-            dst.copy_(rows)
-        return
-    if numpy_writable(x) and rows.dtype == x.dtype and rows.device == x.device:
-        x.numpy()[idx.cpu().numpy()] = rows.numpy()  # memcpy per record (index_copy_: per element)
-        return
-    x.index_copy_(0, idx.to(x.device), rows)

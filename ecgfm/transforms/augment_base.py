@@ -314,7 +314,13 @@ def lead_std(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     read (slices, no copy).
     """
     if use_row_loops(x):
-        return torch.cat([_std(x[first:stop]) for first, stop, _ in runs(idx)])
+        total = torch.empty((idx.numel(), x.shape[1], 1), dtype=x.dtype)
+        norm = torch.empty_like(total)
+        for first, stop, k in runs(idx):
+            rows, end = x[first:stop], k + stop - first
+            torch.sum(rows, -1, keepdim=True, out=total[k:end])
+            torch.linalg.vector_norm(rows, dim=-1, keepdim=True, out=norm[k:end])
+        return _std_from(total, norm, x.shape[-1])
     # Reducing the whole batch (read only) is cheaper than gathering half of it (read + write).
     full = 2 * idx.numel() >= x.shape[0]
     rows = x if full else x.index_select(0, R.index_on(idx, x))
@@ -324,9 +330,14 @@ def lead_std(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 def _std(rows: torch.Tensor) -> torch.Tensor:
     """Per-lead standard deviation ``(n, C, 1)`` float64 CPU of ``rows (n, C, T)``."""
-    n_t = rows.shape[-1]
-    mean = rows.sum(-1, keepdim=True).double().cpu() / n_t
-    rms = torch.linalg.vector_norm(rows, dim=-1, keepdim=True).double().cpu() / n_t**0.5
+    total = rows.sum(-1, keepdim=True)
+    return _std_from(total, torch.linalg.vector_norm(rows, dim=-1, keepdim=True), rows.shape[-1])
+
+
+def _std_from(total: torch.Tensor, norm: torch.Tensor, n_t: int) -> torch.Tensor:
+    """Standard deviation (float64 CPU) from the sum and Euclidean norm of ``n_t`` samples."""
+    mean = total.double().cpu() / n_t
+    rms = norm.double().cpu() / n_t**0.5
     return (rms**2 - mean**2).clamp_min(0.0).sqrt()
 
 

@@ -21,7 +21,7 @@ import torch
 
 from ecgfm.signal import check_fs
 from ecgfm.transforms import _random as R
-from ecgfm.transforms._rows import chunks, gather, scatter_, use_row_loops
+from ecgfm.transforms._rows import pieces, use_row_loops
 from ecgfm.transforms.augment_base import Augmentation, put_rows_, take_rows
 
 __all__ = ["RandomBandPass", "bandpass_gain", "zero_phase_bandpass"]
@@ -147,10 +147,10 @@ class RandomBandPass(Augmentation):
             return
         work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         gain = bandpass_gain(x.shape[-1], self.fs, low, high, self.order).to(work)
-        for part in chunks(n, x[0].numel()):  # cache-sized chunks (see ecgfm.transforms._rows)
-            sub = idx[part]
-            rows = gather(x, sub)  # a copy, or a slice of `x` that the result overwrites
+        # in place, cache-sized slices of the runs of `idx` (see ecgfm.transforms._rows)
+        for first, stop, k in pieces(idx, x[0].numel()):
+            rows, end = x[first:stop], k + stop - first  # scratch space, then the result
             out = zero_phase_bandpass(
-                rows, self.fs, low[part], high[part], self.order, overwrite=True, gain=gain[part]
+                rows, self.fs, low[k:end], high[k:end], self.order, overwrite=True, gain=gain[k:end]
             )
-            scatter_(x, sub, out)
+            rows.copy_(out)

@@ -21,6 +21,8 @@ from ecgfm.transforms.augment_base import (
     add_outer_rows_,
     interval_index,
     lead_std,
+    put_rows_,
+    take_rows,
     write_interval_,
 )
 from ecgfm.transforms.augment_time import interval_length
@@ -74,23 +76,21 @@ class GaussianNoise(Augmentation):
         snr = R.uniform(*self.snr_db, (n, 1, 1), generator).cpu()
         # The field is drawn chunk by chunk (the same stream on every device, see _rows).
         parts = list(chunks(n, x[0].numel()))
+        sigma = _noise_scale(lead_std(x, idx), snr)
         if use_row_loops(x):  # per chunk: draw, then add in place run by run (no copies)
+            sig = R.param(sigma, x, *sigma.shape)
             for part in parts:
-                sub = idx[part]
-                sigma = _noise_scale(lead_std(x, sub), snr[part])
-                sig = R.param(sigma, x, *sigma.shape)
+                sub, at = idx[part], part.start
                 noise = R.randn((sub.numel(), *shape), generator).to(x)
                 for first, stop, k in runs(sub):
-                    x[first:stop].addcmul_(noise[k : k + stop - first], sig[k : k + stop - first])
+                    end = k + stop - first
+                    x[first:stop].addcmul_(noise[k:end], sig[at + k : at + end])
             return
-        sigma = _noise_scale(lead_std(x, idx), snr)
         fields = [R.randn((p.stop - p.start, *shape), generator) for p in parts]
         noise = torch.cat(fields).to(device=x.device, dtype=x.dtype)
-        noise.mul_(R.param(sigma, x, *sigma.shape))
-        if n == x.shape[0]:
-            x.add_(noise)
-        else:
-            x.index_add_(0, R.index_on(idx, x), noise)
+        rows = take_rows(x, idx)
+        rows.addcmul_(noise, R.param(sigma, x, *sigma.shape))  # the same arithmetic as above
+        put_rows_(x, idx, rows)
 
 
 class PartialWhiteNoise(Augmentation):

@@ -1,0 +1,191 @@
+"""CPU fast paths of the views and augmentations give the same results as the general paths.
+
+- ``_rows.ROW_LOOPS``: on the CPU, ops work in place on runs / pieces of the drawn records;
+  switched off, they use the whole-batch kernels that other devices use. Same seed, same bits.
+- ``_fill``: in-place RLM / lead erasing writes through numpy (memset speed); forced off, the
+  same zeros are written with ``index_put_``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ecgfm.transforms import _fill
+from ecgfm.transforms import _rows as RW
+from ecgfm.transforms.augment import (
+    AugmentationPipeline,
+    GaussianNoise,
+    RemapAugmentation,
+    TimeCrop,
+    TimeWarp,
+    artifact_ops,
+    dual_view_ops,
+    moco_ops,
+)
+from ecgfm.transforms.augment_time import _hat_basis
+from ecgfm.transforms.views import CMSC, Interleave, RandomLeadMasking, Stochastic
+
+FS = 500.0
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def signal(b: int, c: int, t: int, seed: int = 0) -> torch.Tensor:
+    g = gen(seed)
+    time = torch.arange(t, dtype=torch.float64) / FS
+    freq = torch.rand((b, c, 1), generator=g, dtype=torch.float64) * 20 + 0.5
+    x = torch.sin(2 * math.pi * freq * time) + 0.05 * torch.randn((b, c, t), generator=g)
+    return x.float() + 0.1  # no exact zeros
+
+
+def pools(p: float) -> list:
+    ops = [*dual_view_ops(FS, p), *moco_ops(FS, p), *artifact_ops(FS, p)]
+    return [*ops, AugmentationPipeline(dual_view_ops(FS, p))]
+
+
+@pytest.mark.parametrize(
+    "dtype,chunk_records,p",
+    [(torch.float32, 3, 0.5), (torch.float32, 1000, 1.0), (torch.float64, 1, 0.5)],
+)
+def test_row_loops_equal_whole_batch_kernels(
+    monkeypatch: pytest.MonkeyPatch, dtype: torch.dtype, chunk_records: int, p: float
+) -> None:
+    x = signal(23, 5, 400).to(dtype)
+    monkeypatch.setattr(RW, "CHUNK_BYTES", chunk_records * 4 * 5 * 400)
+    for op in pools(p):
+        monkeypatch.setattr(RW, "ROW_LOOPS", True)
+        fast = op(x, generator=gen(5))
+        monkeypatch.setattr(RW, "ROW_LOOPS", False)
+        ref = op(x, generator=gen(5))
+        assert torch.equal(fast, ref), type(op).__name__
+
+
+def test_stochastic_views_equal_with_and_without_row_loops(monkeypatch) -> None:
+    x = signal(32, 12, 1000)
+    for loops in (True, False):
+        monkeypatch.setattr(RW, "ROW_LOOPS", loops)
+        views = Stochastic()(x.clone(), generator=gen(2), inplace=True, check_finite=False)
+        if loops:
+            fast = [v.x.clone() for v in views]
+    for a, b in zip(fast, views, strict=True):
+        assert torch.equal(a, b.x)
+
+
+def test_noise_is_fresh_for_every_record_and_chunk(monkeypatch) -> None:
+    # chunked draws must not repeat a field: 8 equal records get 8 different noise fields
+    monkeypatch.setattr(RW, "CHUNK_BYTES", 2 * 4 * 12 * 300)  # 2 records per chunk
+    x = signal(1, 12, 300).expand(8, 12, 300).contiguous()
+    noise = GaussianNoise(1.0)(x, generator=gen(1)) - x
+    flat = noise.flatten(1)
+    corr = torch.corrcoef(flat)
+    off = corr[~torch.eye(8, dtype=torch.bool)]
+    assert float(off.abs().max()) < 0.1  # 3600 samples: independent fields, |r| ~ 0.02
+
+
+@pytest.mark.parametrize("cls", [CMSC, Interleave])
+@pytest.mark.parametrize("n,t", [(2, 1000), (3, 1000), (3, 1001), (4, 998)])
+def test_inplace_masking_numpy_equals_index_put_and_copy(monkeypatch, cls, n, t) -> None:
+    x = signal(40, 12, t)
+    make = lambda: cls(n, rlm=0.6, remainder="drop")  # noqa: E731
+    ref = make()(x, generator=gen(4))  # out of place: a masked copy
+    outs = []
+    for numpy_path in (True, False):
+        if not numpy_path:
+            monkeypatch.setattr(_fill, "_NUMPY_FLOATS", ())
+        y = x.clone()
+        views = make()(y, generator=gen(4), inplace=True)
+        for a, b in zip(views, ref, strict=True):
+            assert torch.equal(a.x, b.x)
+        used = n * (t // n)
+        assert torch.equal(y[..., used:], x[..., used:]), "dropped samples are never touched"
+        outs.append(y)
+    assert torch.equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("cls", [CMSC, Interleave])
+def test_inplace_masking_of_non_contiguous_and_float64_batches(cls) -> None:
+    base = signal(12, 10, 600).double()  # (C, B, T) memory, used as (B, C, T)
+    x = base.transpose(0, 1)
+    assert not x.is_contiguous()
+    ref = cls(2, rlm=0.5)(x, generator=gen(6))
+    views = cls(2, rlm=0.5)(x, generator=gen(6), inplace=True)
+    for a, b in zip(views, ref, strict=True):
+        assert a.x.dtype == torch.float64 and torch.equal(a.x, b.x)
+    # every lead masked in both views is zero over its whole length
+    zero = (x == 0).all(-1)
+    both = torch.stack([(v.x == 0).all(-1) for v in views]).all(0)
+    assert torch.equal(zero, both) and zero.any()
+
+
+def test_rlm_inplace_numpy_and_torch_paths(monkeypatch) -> None:
+    x = signal(64, 12, 200)
+    a = x.clone()
+    RandomLeadMasking(0.5)(a, generator=gen(8), inplace=True)
+    monkeypatch.setattr(_fill, "_NUMPY_FLOATS", ())
+    b = x.clone()
+    RandomLeadMasking(0.5)(b, generator=gen(8), inplace=True)
+    assert torch.equal(a, b)
+    # bfloat16 (no numpy dtype) goes through index_put_ as well
+    c = x.to(torch.bfloat16)
+    RandomLeadMasking(0.5)(c, generator=gen(8), inplace=True)
+    assert torch.equal((c == 0).all(-1), (a == 0).all(-1))
+
+
+def test_zero_at_skips_tensors_that_require_grad() -> None:
+    leaf = torch.ones(3, 4, 5, requires_grad=True)
+    assert not _fill.numpy_writable(leaf)
+    with pytest.raises(RuntimeError, match="leaf"):
+        _fill.zero_at_(leaf, (torch.tensor([0]), torch.tensor([1])))
+
+
+def test_runs_and_pieces_cover_the_index_in_order() -> None:
+    g = gen(3)
+    for _ in range(20):
+        idx = (torch.rand(200, generator=g) < 0.4).nonzero().flatten()
+        rebuilt = [r for first, stop, _ in RW.runs(idx) for r in range(first, stop)]
+        assert rebuilt == idx.tolist()
+        for first, stop, k in RW.runs(idx):
+            assert idx[k : k + stop - first].tolist() == list(range(first, stop))
+        limit = RW.chunk_records(50_000)
+        got = RW.pieces(idx, 50_000)
+        assert all(0 < stop - first <= limit for first, stop, _ in got)
+        assert [r for first, stop, _ in got for r in range(first, stop)] == idx.tolist()
+    assert RW.runs(torch.tensor([], dtype=torch.int64)) == []
+
+
+def test_hat_basis_is_linear_interpolation() -> None:
+    knots = torch.randn(7, 1, 5, dtype=torch.float64, generator=gen(1))
+    ref = F.interpolate(knots, size=1234, mode="linear", align_corners=True)
+    torch.testing.assert_close(knots @ _hat_basis(5, 1234, knots.device), ref, rtol=0, atol=1e-12)
+
+
+class _Reverse(RemapAugmentation):
+    """A remap that only implements ``positions`` (the older subclass interface)."""
+
+    def positions(self, n: int, n_t: int, generator) -> torch.Tensor:
+        return torch.arange(n_t - 1, -1, -1, dtype=torch.float64).expand(n, 1, n_t).clone()
+
+
+def test_remap_subclass_with_positions_only_still_works_and_fuses() -> None:
+    ramp = torch.arange(300, dtype=torch.float64).repeat(5, 2, 1)
+    y = _Reverse(1.0)(ramp, generator=gen())
+    torch.testing.assert_close(y, ramp.flip(-1), atol=1e-9, rtol=0)
+    ops = [_Reverse(1.0), TimeCrop(1.0, scale=(0.5, 0.7)), TimeWarp(0.5)]
+    fused = AugmentationPipeline(ops)(ramp, generator=gen(2))
+    g = gen(2)
+    seq = ramp
+    for op in ops:
+        seq = op(seq, generator=g)
+    torch.testing.assert_close(fused, seq, atol=1e-9, rtol=0)
+
+    class _Nothing(RemapAugmentation):
+        pass
+
+    with pytest.raises(NotImplementedError, match="positions"):
+        _Nothing(1.0)(ramp, generator=gen())
