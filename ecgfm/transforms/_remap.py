@@ -37,9 +37,10 @@ Draw = tuple[PositionMaker, torch.Tensor, tuple[torch.Tensor, ...]]
 def interp_positions(pos: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
     """Evaluate piecewise-linear position curves ``pos (m, 1, T)`` at ``at (m, 1, T)``."""
     n_t = pos.shape[-1]
-    i0 = at.floor().clamp(0, n_t - 2).to(torch.int64)
-    w = at - i0
-    return pos.gather(-1, i0) * (1 - w) + pos.gather(-1, i0 + 1) * w
+    left = at.floor().clamp_(0, n_t - 2)
+    w = at - left
+    i0 = left.to(torch.int64)
+    return pos.gather(-1, i0).lerp_(pos.gather(-1, i0.add_(1)), w)
 
 
 def resample(rows: torch.Tensor, positions: torch.Tensor, fill_outside: bool) -> torch.Tensor:
@@ -59,8 +60,9 @@ def _work_dtype(x: torch.Tensor) -> torch.dtype:
 def to_grid(positions: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """``grid_sample`` grid ``(n, 1, T, 2)`` of sample ``positions (n, 1, T)`` (same device)."""
     n_t = positions.shape[-1]
-    grid = torch.zeros((*positions.shape, 2), dtype=dtype, device=positions.device)
+    grid = torch.empty((*positions.shape, 2), dtype=dtype, device=positions.device)
     grid[..., 0] = positions * (2.0 / (n_t - 1)) - 1.0
+    grid[..., 1] = 0.0
     return grid
 
 

@@ -15,8 +15,6 @@ straight line.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from ecgfm.signal import check_fs
@@ -28,21 +26,29 @@ __all__ = ["RandomBandPass", "bandpass_gain", "zero_phase_bandpass"]
 
 
 def bandpass_gain(
-    n_t: int, fs: float, low: torch.Tensor, high: torch.Tensor, order: int
+    n_t: int,
+    fs: float,
+    low: torch.Tensor,
+    high: torch.Tensor,
+    order: int,
+    dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
-    """Zero-phase gain ``(n, 1, T // 2 + 1)`` float64 on the rFFT bins of an ``n_t``-sample record.
+    """Zero-phase gain ``(n, 1, T // 2 + 1)`` on the rFFT bins of an ``n_t``-sample record.
 
     ``|H(f)|^2`` of an order-``order`` Butterworth high-pass (cut-off ``low (n,)`` Hz, 0 = none)
-    times low-pass (``high (n,)`` Hz), computed on ``low``'s device.
+    times low-pass (``high (n,)`` Hz): ``1 / ((1 + (f/high)^2k) (1 + (low/f)^2k))^2`` with
+    ``k = order``, computed in ``dtype`` on ``low``'s device (a few in-place passes).
     """
-    freqs = torch.fft.rfftfreq(n_t, d=1.0 / fs, dtype=torch.float64, device=low.device)
-    lo = low.to(torch.float64).view(-1, 1, 1)
-    hi = high.to(torch.float64).view(-1, 1, 1)
-    lowpass = _int_pow(freqs / hi, 2 * order).add_(1.0).reciprocal_()
-    ratio = torch.where(freqs > 0, lo / freqs.clamp_min(1e-300), torch.where(lo > 0, math.inf, 0))
-    highpass = _int_pow(ratio, 2 * order).add_(1.0).reciprocal_()
-    gain = lowpass.mul_(highpass)
-    return gain.mul_(gain)  # forward-backward filtering squares the magnitude
+    freqs = torch.fft.rfftfreq(n_t, d=1.0 / fs, dtype=dtype, device=low.device)
+    inv_f = freqs.reciprocal()
+    inv_f[0] = 0.0  # the DC bin is set below
+    lo = low.to(dtype).view(-1, 1, 1)
+    hi = high.to(dtype).view(-1, 1, 1)
+    den = _int_pow(freqs / hi, 2 * order).add_(1.0)  # low-pass part
+    den.mul_(_int_pow(lo * inv_f, 2 * order).add_(1.0))  # high-pass part
+    gain = den.mul_(den).reciprocal_()  # forward-backward filtering squares the magnitude
+    gain[..., 0] = (lo[..., 0] == 0).to(dtype)  # DC: kept without a high-pass part, else 0
+    return gain
 
 
 def _int_pow(t: torch.Tensor, k: int) -> torch.Tensor:
@@ -84,7 +90,7 @@ def zero_phase_bandpass(
     detrended = xw.sub_(start) if (overwrite or xw is not x) else xw - start
     detrended.addcmul_(slope, ramp, value=-1.0)
     if gain is None:
-        gain = bandpass_gain(n_t, fs, low.cpu(), high.cpu(), order)
+        gain = bandpass_gain(n_t, fs, low.cpu(), high.cpu(), order, work)
     spec = torch.fft.rfft(detrended)
     spec.mul_(gain.to(device=x.device, dtype=work))
     out = torch.fft.irfft(spec, n=n_t)
@@ -146,7 +152,7 @@ class RandomBandPass(Augmentation):
             put_rows_(x, idx, out)
             return
         work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-        gain = bandpass_gain(x.shape[-1], self.fs, low, high, self.order).to(work)
+        gain = bandpass_gain(x.shape[-1], self.fs, low, high, self.order, work)
         # in place, cache-sized slices of the runs of `idx` (see ecgfm.transforms._rows)
         for first, stop, k in pieces(idx, x[0].numel()):
             rows, end = x[first:stop], k + stop - first  # scratch space, then the result
