@@ -12,7 +12,15 @@ DataParallel/DDP training adds a ``module.`` prefix to every key. Key renaming::
 
 With ``use_bn=False`` (every released model) all BatchNorm entries are dropped: the official
 forward never applies them, and ecgfm's inactive norm layers hold no state (see
-:mod:`ecgfm.models.net1d`). Every key of the checkpoint is either mapped or dropped for a stated
+:mod:`ecgfm.models.net1d`). **The checkpoint does not record ``use_bn``** (the official class
+saves its BatchNorm tensors either way), so a checkpoint trained with BatchNorm and loaded with
+``use_bn=False`` would silently give wrong outputs. The converter therefore logs a WARNING
+whenever it drops BatchNorm tensors, a strongly worded one when they show signs of training
+(``num_batches_tracked > 0``; running statistics or affine parameters away from 0/1), and one
+when ``use_bn=True`` meets BatchNorm layers that were never trained
+(:func:`check_batchnorm_choice`; also recorded in ``ConversionReport.warnings``).
+
+Every key of the checkpoint is either mapped or dropped for a stated
 reason; anything else is an error, and the result is loaded strictly.
 """
 
@@ -34,6 +42,7 @@ from ecgfm.models.net1d import ECGFOUNDER_NET1D_ARGS, Net1D
 
 __all__ = [
     "ConversionReport",
+    "check_batchnorm_choice",
     "ecgfounder_state_dict_to_ecgfm",
     "infer_net1d_args",
     "load_ecgfounder",
@@ -64,12 +73,15 @@ class ConversionReport:
         dropped: official key -> reason, for every tensor deliberately left out.
         stripped_prefix: the prefix removed from every key (``"module."``), or ``None``.
         ignored_entries: top-level checkpoint entries other than the weights (``epoch``, ...).
+        warnings: what was logged as a warning (e.g. the BatchNorm checks of
+            :func:`check_batchnorm_choice`).
     """
 
     mapped: dict[str, str] = field(default_factory=dict)
     dropped: dict[str, str] = field(default_factory=dict)
     stripped_prefix: str | None = None
     ignored_entries: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for logs: counts of mapped and dropped keys, by reason."""
@@ -141,7 +153,11 @@ def _rename(key: str) -> tuple[str, str] | None:
 
 
 def ecgfounder_state_dict_to_ecgfm(
-    sd: Mapping[str, Any], *, use_bn: bool = False, drop_head: bool = False
+    sd: Mapping[str, Any],
+    *,
+    use_bn: bool = False,
+    drop_head: bool = False,
+    source: str | None = None,
 ) -> tuple[dict[str, torch.Tensor], ConversionReport]:
     """Rename an official ECGFounder ``Net1D`` state dict to ecgfm :class:`Net1D` keys.
 
@@ -149,8 +165,11 @@ def ecgfounder_state_dict_to_ecgfm(
         sd: the official state dict, or the whole checkpoint ``{"state_dict": ..., ...}``;
             an all-keys ``module.`` prefix is removed.
         use_bn: the model to load into applies BatchNorm. ``False`` (every released
-            ECGFounder model): BatchNorm entries are dropped. ``True``: they are mapped.
+            ECGFounder model): BatchNorm entries are dropped. ``True``: they are mapped. The
+            file does not record this choice: see :func:`check_batchnorm_choice` for the
+            warnings logged when the BatchNorm tensors suggest the other one.
         drop_head: drop ``dense.*`` (to use the backbone as a pure encoder, ``n_classes=0``).
+        source: name of the checkpoint in log messages (e.g. its path).
 
     Returns:
         ``(new_sd, report)``; ``report.mapped`` and ``report.dropped`` together cover every
@@ -191,6 +210,10 @@ def ecgfounder_state_dict_to_ecgfm(
             "model wrapped under another prefix?"
         )
     _check_complete(state, use_bn=use_bn)
+    message = check_batchnorm_choice(state, use_bn=use_bn)
+    if message is not None:
+        _logger.warning("%s%s", f"{source}: " if source else "", message)
+        report.warnings.append(message)
     return new_sd, report
 
 
@@ -226,6 +249,84 @@ def _check_complete(state: Mapping[str, Any], *, use_bn: bool) -> None:
         ids = sorted(b for t, b in blocks if t == s)
         if ids != list(range(len(ids))):
             raise ValueError(f"stage {s} has blocks {ids}; expected 0..{len(ids) - 1}")
+
+
+def _batchnorm_layers(state: Mapping[str, Any]) -> dict[str, dict[str, torch.Tensor]]:
+    """BatchNorm tensors of an official state dict, by layer (``first_bn``, ``...bn2``)."""
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        renamed = _rename(key)
+        if renamed is not None and renamed[1] == "bn" and isinstance(value, torch.Tensor):
+            layer, _, suffix = key.rpartition(".")
+            layers.setdefault(layer, {})[suffix] = value
+    return layers
+
+
+def _bn_evidence(layers: dict[str, dict[str, torch.Tensor]]) -> tuple[int, int]:
+    """``(layers with num_batches_tracked > 0, layers with tensors away from their init)``."""
+    init = {"running_mean": 0.0, "running_var": 1.0, "weight": 1.0, "bias": 0.0}
+    tracked = changed = 0
+    for tensors in layers.values():
+        if any(t.device.type == "meta" for t in tensors.values()):
+            continue
+        nbt = tensors.get("num_batches_tracked")
+        tracked += int(nbt is not None and bool((nbt > 0).any()))
+        changed += int(any(bool((tensors[n] != v).any()) for n, v in init.items() if n in tensors))
+    return tracked, changed
+
+
+def check_batchnorm_choice(state: Mapping[str, Any], *, use_bn: bool) -> str | None:
+    """Warning text when the BatchNorm tensors of an official state dict question ``use_bn``.
+
+    The official ``Net1D`` saves its BatchNorm layers whether or not it applies them, so a
+    checkpoint does not record ``use_bn``. Evidence, strongest first:
+
+    - ``num_batches_tracked > 0``: the layer ran in training mode, which the official forward
+      does only with ``use_bn=True``;
+    - running mean/var not 0/1 or weight/bias not 1/0: the layer was trained, or the tensors
+      were set otherwise (the synthetic conformance fixtures randomise them; released
+      ECGFounder checkpoints keep them at their initial values);
+    - everything at its initial value: the layers were never used (``use_bn=False``).
+
+    Returns ``None`` when there is nothing to say: no BatchNorm tensors, or ``use_bn=True``
+    with trained-looking ones. With ``use_bn=False`` and BatchNorm tensors present there is
+    always a message, since they are dropped.
+    """
+    layers = _batchnorm_layers(state)
+    if not layers:
+        return None
+    n = len(layers)
+    tracked, changed = _bn_evidence(layers)
+    if use_bn:
+        if tracked or changed:
+            return None
+        return (
+            f"use_bn=True but all {n} BatchNorm layers of the checkpoint are at their initial "
+            "values (running mean 0, var 1, weight 1, bias 0, num_batches_tracked 0): they "
+            "were never trained, so the checkpoint was most likely trained with use_bn=False "
+            "(like every official ECGFounder checkpoint); load it with use_bn=False"
+        )
+    drop = (
+        f"the checkpoint's {n} BatchNorm layers are dropped (use_bn=False). If it was trained "
+        "with BatchNorm, pass use_bn=True: the outputs are WRONG otherwise, without any error"
+    )
+    if tracked:
+        return (
+            f"{tracked} of {n} BatchNorm layers have num_batches_tracked > 0, i.e. they ran in "
+            "training mode, which the official Net1D does only with use_bn=True: this "
+            f"checkpoint was almost certainly trained WITH BatchNorm. {drop}"
+        )
+    if changed:
+        return (
+            f"{changed} of {n} BatchNorm layers hold running statistics or affine parameters "
+            "away from their initial values (num_batches_tracked is 0): this checkpoint may "
+            f"have been trained WITH BatchNorm; the file cannot prove it either way. {drop}. "
+            "Official ECGFounder checkpoints use use_bn=False"
+        )
+    return (
+        f"{drop}. Their tensors are at their initial values, as in the official ECGFounder "
+        "checkpoints (use_bn=False); the file cannot prove how it was trained"
+    )
 
 
 def infer_net1d_args(sd: Mapping[str, Any]) -> dict[str, Any]:
@@ -300,7 +401,14 @@ def load_ecgfounder(
             ``0`` = drop it (pure encoder). Another value is an error: load with ``0`` and
             call ``model.reset_classifier(n)`` to fine-tune a new head.
         use_bn: apply BatchNorm (False for every released model; True only for checkpoints
-            trained with ``use_bn=True``, whose running statistics are then used).
+            trained with ``use_bn=True``, whose running statistics are then used). **The file
+            cannot always tell which one is right**: the official class saves BatchNorm
+            tensors even with ``use_bn=False``. A WARNING is logged whenever BatchNorm tensors
+            are dropped, a strongly worded one when they show signs of training
+            (``num_batches_tracked > 0``, or statistics/affine parameters away from their
+            initial values), and one when ``use_bn=True`` meets untouched BatchNorm layers
+            (:func:`check_batchnorm_choice`). A checkpoint trained with BatchNorm loaded with
+            ``use_bn=False`` gives wrong embeddings without any error.
         stride: per-stage downsampling, not recorded in the weights (official: 2).
     """
     ckpt = load_official_checkpoint(path)
@@ -320,7 +428,7 @@ def load_ecgfounder(
             "n_classes=0 and call model.reset_classifier(n_classes) for a new head"
         )
     new_sd, report = ecgfounder_state_dict_to_ecgfm(
-        ckpt, use_bn=use_bn, drop_head=has_head and n_classes == 0
+        ckpt, use_bn=use_bn, drop_head=has_head and n_classes == 0, source=str(path)
     )
     args.update(n_classes=n_classes, use_bn=use_bn, stride=stride)
     model = _create(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -198,3 +199,65 @@ def test_use_bn_mismatch_fails_strict_load() -> None:
     assert isinstance(model, Net1D)
     with pytest.raises(RuntimeError, match="Unexpected key"):
         model.load_state_dict(new_sd)
+
+
+# --- use_bn cannot be read from the file: loud warnings ------------------------------------------
+
+
+def _bn_at_init(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    init = {"running_mean": 0.0, "running_var": 1.0, "weight": 1.0, "bias": 0.0}
+    out = dict(sd)
+    for key, value in sd.items():
+        suffix = key.rpartition(".")[2]
+        if _is_bn(key):
+            out[key] = (
+                torch.zeros_like(value)
+                if suffix == "num_batches_tracked"
+                else (torch.full_like(value, init[suffix]))
+            )
+    return out
+
+
+def _convert_warnings(
+    sd: dict[str, torch.Tensor], use_bn: bool, caplog: pytest.LogCaptureFixture
+) -> list[str]:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ecgfm.convert.ecgfounder"):
+        _, report = ecgfounder_state_dict_to_ecgfm(sd, use_bn=use_bn, source="ckpt.pth")
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert logged == [f"ckpt.pth: {w}" for w in report.warnings]
+    return report.warnings
+
+
+def test_dropping_batchnorm_always_warns(caplog: pytest.LogCaptureFixture) -> None:
+    official_like = _bn_at_init(_official_sd("small_12lead"))
+    (msg,) = _convert_warnings(official_like, False, caplog)
+    assert "are dropped (use_bn=False)" in msg and "pass use_bn=True" in msg
+    assert "initial values" in msg and "cannot prove" in msg
+    no_bn = {k: v for k, v in official_like.items() if not _is_bn(k)}
+    assert _convert_warnings(no_bn, False, caplog) == []
+
+
+def test_trained_looking_batchnorm_gets_a_strong_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # The synthetic fixtures randomise the BN tensors of every case: "may have been trained".
+    (msg,) = _convert_warnings(_official_sd("small_12lead_bn"), False, caplog)
+    assert "may have been trained WITH BatchNorm" in msg and "WRONG" in msg
+    tracked = _official_sd("small_12lead_bn")
+    tracked["first_bn.num_batches_tracked"] = torch.tensor(1200)
+    (msg,) = _convert_warnings(tracked, False, caplog)
+    assert msg.startswith("1 of ") and "almost certainly trained WITH BatchNorm" in msg
+    assert "pass use_bn=True" in msg
+    assert _convert_warnings(tracked, True, caplog) == []
+
+
+def test_use_bn_true_on_untouched_batchnorm_warns(caplog: pytest.LogCaptureFixture) -> None:
+    (msg,) = _convert_warnings(_bn_at_init(_official_sd("small_12lead")), True, caplog)
+    assert "never trained" in msg and "use_bn=False" in msg
+
+
+def test_load_ecgfounder_names_the_file_in_the_warning(caplog: pytest.LogCaptureFixture) -> None:
+    path = _fixture("ecgfounder_small_12lead_bn.pth")
+    with caplog.at_level(logging.WARNING, logger="ecgfm.convert.ecgfounder"):
+        model = load_ecgfounder(path)
+    assert f"{path}: " in caplog.text and "use_bn=True" in caplog.text
+    assert model.conversion_report.warnings and not model.use_bn
