@@ -38,3 +38,14 @@ def zero_at_(t: torch.Tensor, index: tuple[torch.Tensor, ...]) -> None:
         return
     zero = torch.zeros((), dtype=t.dtype, device=t.device)
     t.index_put_(tuple(i.to(t.device) for i in index), zero)
+
+
+def zero_where_(t: torch.Tensor, mask: torch.Tensor) -> None:
+    """``t[mask] = 0`` in place for a bool ``mask`` over the leading dimensions of ``t``.
+
+    ``mask`` lives on the CPU; every selected position has its trailing dimensions zeroed.
+    """
+    if numpy_writable(t):
+        t.numpy()[mask.numpy()] = 0
+        return
+    zero_at_(t, mask.nonzero(as_tuple=True))

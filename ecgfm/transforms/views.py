@@ -28,9 +28,8 @@ import torch
 from ecgfm.leads import CANONICAL_LEADS, MissingLeadError, normalize_lead_names, select_leads
 from ecgfm.signal import ECGRecord, check_fs
 from ecgfm.transforms import _random as R
-from ecgfm.transforms._fill import zero_at_
+from ecgfm.transforms._fill import zero_where_
 from ecgfm.transforms.augment import Augmentation, AugmentationPipeline, dual_view_ops
-from ecgfm.transforms.augment_base import zero_leads_
 
 __all__ = [
     "CMSC",
@@ -116,8 +115,7 @@ class RandomLeadMasking:
         )
         keep = self.draw(batch.shape[:2], generator)
         if inplace:
-            rec, lead = (~keep).nonzero(as_tuple=True)
-            zero_leads_(batch, rec, lead)
+            zero_where_(batch, ~keep)
             return restore(batch)
         return restore(batch * R.param(keep, batch, *keep.shape, 1))
 
@@ -294,13 +292,17 @@ class _SplitViews(ViewGenerator):
             parts: its ``(B, C, n, T // n)`` view.
             masked: ``(B, C, n)`` bool (CPU), ``True`` = lead masked in that view.
 
-        A lead masked in every view is zeroed as one contiguous run of ``x`` (a ``memset``
-        even for Interleave, whose per-view samples are strided); the other masked
-        (lead, view) pairs are zeroed through ``parts``.
+        CMSC's parts are contiguous: one pass zeroes them (a ``memset`` per masked part).
+        Interleave's per-view samples are strided, so a lead masked in every view is zeroed
+        as one contiguous run of ``x`` and only the other masked (lead, view) pairs through
+        the strided ``parts``.
         """
+        if parts.stride(-1) == 1:
+            zero_where_(parts, masked)
+            return
         every = masked.all(-1)  # (B, C)
-        zero_at_(x[..., : self.n * parts.shape[-1]], every.nonzero(as_tuple=True))
-        zero_at_(parts, (masked & ~every.unsqueeze(-1)).nonzero(as_tuple=True))
+        zero_where_(x[..., : self.n * parts.shape[-1]], every)
+        zero_where_(parts, masked & ~every.unsqueeze(-1))
 
     def _views(self, x, generator, inplace):
         parts = self._parts(x)
