@@ -57,13 +57,21 @@ def _work_dtype(x: torch.Tensor) -> torch.dtype:
     return x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
 
 
-def to_grid(positions: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``grid_sample`` grid ``(n, 1, T, 2)`` of sample ``positions (n, 1, T)`` (same device)."""
+def to_grid(
+    positions: torch.Tensor, dtype: torch.dtype, *, overwrite: bool = False
+) -> torch.Tensor:
+    """``grid_sample`` grid ``(n, 1, T, 2)`` of sample ``positions (n, 1, T)`` (same device).
+
+    The grid is the real view of a complex tensor whose imaginary part (``y``) is 0: one
+    cast writes both coordinates. ``overwrite=True`` normalises ``positions`` in place.
+    """
     n_t = positions.shape[-1]
-    grid = torch.empty((*positions.shape, 2), dtype=dtype, device=positions.device)
-    grid[..., 0] = positions * (2.0 / (n_t - 1)) - 1.0
-    grid[..., 1] = 0.0
-    return grid
+    norm = positions if overwrite else positions.clone()
+    norm.mul_(2.0 / (n_t - 1)).sub_(1.0)
+    return torch.view_as_real(norm.to(_COMPLEX[dtype]))
+
+
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
 def sample(rows: torch.Tensor, grid: torch.Tensor, fill_outside: bool) -> torch.Tensor:
@@ -127,7 +135,7 @@ def remap_draws_(x: torch.Tensor, draws: list[Draw], fill_outside: bool = False)
     work = _work_dtype(x)
     for start in range(0, rows.numel(), BLOCK_RECORDS):
         records = rows[start : start + BLOCK_RECORDS]
-        grid = to_grid(compose(records, draws, n_t), work)
+        grid = to_grid(compose(records, draws, n_t), work, overwrite=True)
         for first, stop, k in pieces(records, x[0].numel()):  # slices of `x`: no gather
             part = x[first:stop]
             part.copy_(sample(part, grid[k : k + stop - first], fill_outside))

@@ -121,7 +121,7 @@ class TimeCrop(RemapAugmentation):
         span = fraction * (n_t - 1)
         start = u * ((n_t - 1) - span)
         k = torch.arange(n_t, dtype=torch.float64, device=span.device)
-        return start + k * (span / (n_t - 1))
+        return torch.addcmul(start, k, span / (n_t - 1))
 
 
 class TimeShift(Augmentation):
