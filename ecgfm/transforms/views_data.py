@@ -154,16 +154,24 @@ class ViewCollate:
             ``None``, torch's global RNG is used (seeded per worker by the DataLoader).
         inplace: let the generator overwrite the freshly stacked batch (always safe here:
             the batch is owned by the collate function); saves one copy.
+        check_finite: refuse batches holding NaN/Inf (one reduction over the batch, a few ms
+            for 256 x 12 x 5000); pass ``False`` when the dataset is known to be finite.
     """
 
     def __init__(
-        self, views: ViewGenerator, *, seed: int | None = None, inplace: bool = True
+        self,
+        views: ViewGenerator,
+        *,
+        seed: int | None = None,
+        inplace: bool = True,
+        check_finite: bool = True,
     ) -> None:
         if not isinstance(views, ViewGenerator):
             raise TypeError(f"views must be an ecgfm ViewGenerator, got {type(views).__name__}")
         self.views = views
         self.seed = None if seed is None else int(seed)
         self.inplace = bool(inplace)
+        self.check_finite = bool(check_finite)
         self.epoch = 0
         self._count = 0
 
@@ -192,5 +200,7 @@ class ViewCollate:
             worker = -1 if info is None else info.id
             gen = torch.Generator().manual_seed(_seed(self.seed, self.epoch, worker, self._count))
         self._count += 1
-        views = self.views(batch, generator=gen, inplace=self.inplace)
+        views = self.views(
+            batch, generator=gen, inplace=self.inplace, check_finite=self.check_finite
+        )
         return (*views, _collate_meta(metas))

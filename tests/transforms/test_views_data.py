@@ -101,3 +101,12 @@ def test_errors() -> None:
     w = View(torch.zeros(12, 10), 250.0, CANONICAL_LEADS)
     with pytest.raises(ValueError, match="differs across the batch"):
         collate_views([(v, {}), (w, {})])
+
+
+def test_view_collate_finite_check_can_be_skipped() -> None:
+    bad = torch.randn(12, 300)
+    bad[3, 7] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        ViewCollate(CMSC(rlm=0.5))([bad, torch.randn(12, 300)])
+    a, b, _ = ViewCollate(CMSC(rlm=0.5), check_finite=False, seed=0)([bad, torch.randn(12, 300)])
+    assert a.x.shape == b.x.shape == (2, 12, 150)
