@@ -5,17 +5,23 @@ Two views per record, on a ``(B, C, T)`` float32 batch (default 256 x 12 x 5000,
 - ecgfm: CMSC + RLM, Interleave + RLM and the Stochastic (Dual-View) pipeline, batched, in
   the default mode (input untouched) and in the ``ViewCollate`` mode (``inplace=True``,
   ``check_finite=False``: the collate function owns the freshly stacked batch).
+- ecgfm end to end: ``ViewCollate`` (its defaults: in place, NaN/Inf check) on a list of
+  per-record tensors, i.e. stacking the raw records into a batch plus the views, which is
+  what a ``DataLoader`` worker does with it.
 - peers, applied per record as a ``Dataset.__getitem__`` would: ``ecgmentations`` and
   ``ecg-augmentations`` (plus the latter's batched mode), with comparable pipelines. Their
   per-record views must still be stacked into batches for a model; that collation
-  (``np.stack``/``torch.stack``, what ``default_collate`` does) is timed separately and
-  included in the "+ collate" rate.
+  (``np.stack``/``torch.stack``, what ``default_collate`` does) is timed separately, at the
+  full batch size, and included in the "+ collate" rate.
+- floors: what the memory, the RNG and the FFT of this machine allow for the same batch
+  (memset of the masked half, copies, a Gaussian field, an rFFT round trip, resampling).
 
 The peers are optional: install them in a separate environment (see docs/benchmarks.md); a
 peer that is not importable is skipped with a note. Run from the repository root::
 
     python benchmarks/views.py                # full size
     python benchmarks/views.py --batch 16 --samples 1000 --repeats 1   # quick check
+    python benchmarks/views.py --threads 1 --repeats 5                  # as in the docs
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import numpy as np
 import torch
 
 from ecgfm.transforms.views import CMSC, Interleave, Stochastic
+from ecgfm.transforms.views_data import ViewCollate
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
@@ -46,17 +53,52 @@ def ecgfm_runs(x: torch.Tensor, fs: float) -> dict[str, Callable[[], object]]:
     g = torch.Generator().manual_seed(0)
     cmsc, inter, stoch = CMSC(rlm=0.5, fs=fs), Interleave(rlm=0.5, fs=fs), Stochastic(fs=fs)
     work = x.clone()  # the in-place runs overwrite this copy, never `x`
+    records = list(x.unbind(0))  # what a DataLoader hands to collate_fn (stacked, not touched)
 
     def fast(gen):
         return lambda: gen(work, generator=g, inplace=True, check_finite=False)
 
+    def collate(gen):
+        fn = ViewCollate(gen, seed=0)
+        return lambda: fn(records)
+
+    runs: dict[str, Callable[[], object]] = {}
+    for name, gen in (("CMSC+RLM", cmsc), ("Interleave+RLM", inter), ("Stochastic", stoch)):
+        runs[name] = lambda gen=gen: gen(x, generator=g)
+        runs[f"{name} (collate mode)"] = fast(gen)
+        runs[f"{name} (ViewCollate: stack + views)"] = collate(gen)
+    return runs
+
+
+def floor_runs(x: torch.Tensor) -> dict[str, Callable[[], object]]:
+    """Single kernels that bound the views from below on this machine (same batch)."""
+    b, c, n_t = x.shape
+    half = x[: b // 2]
+    work = x.clone()
+    flat = work.view(b * c * 2, n_t // 2)  # CMSC halves as rows
+    g = torch.Generator().manual_seed(1)
+    rows = (torch.rand(flat.shape[0], generator=g) < 0.5).numpy()  # a random half
+    out = torch.empty_like(x)
+    quarter = x[: 3 * b // 4]
+    grid = torch.zeros((quarter.shape[0], 1, n_t, 2), dtype=x.dtype, device=x.device)
+    grid[..., 0] = torch.linspace(-0.95, 0.9, n_t, device=x.device)
+
+    def scattered_memset():
+        flat.numpy()[rows] = 0
+
+    cpu_only = {"memset of a random half of the CMSC parts": scattered_memset}
     return {
-        "CMSC+RLM": lambda: cmsc(x, generator=g),
-        "CMSC+RLM (collate mode)": fast(cmsc),
-        "Interleave+RLM": lambda: inter(x, generator=g),
-        "Interleave+RLM (collate mode)": fast(inter),
-        "Stochastic": lambda: stoch(x, generator=g),
-        "Stochastic (collate mode)": fast(stoch),
+        "memset half the batch (one buffer)": lambda: work[: b // 2].zero_(),
+        **(cpu_only if x.device.type == "cpu" else {}),
+        "copy the batch into an existing buffer": lambda: out.copy_(x),
+        "clone the batch (new allocation + copy)": lambda: x.clone(),
+        "Gaussian field of half the batch (torch.randn)": lambda: torch.randn(
+            half.shape, generator=g if x.device.type == "cpu" else None, device=x.device
+        ),
+        "rfft + irfft of half the batch": lambda: torch.fft.irfft(torch.fft.rfft(half), n=n_t),
+        "grid_sample of 3/4 of the batch": lambda: torch.nn.functional.grid_sample(
+            quarter.unsqueeze(2), grid, align_corners=True
+        ),
     }
 
 
@@ -125,11 +167,13 @@ def ecg_augmentations_runs(x: torch.Tensor, fs: float) -> dict[str, Callable[[],
     return runs
 
 
-def collate_time(views: list, repeats: int) -> float:
-    """Time to stack per-record view pairs into two batches (what default_collate does)."""
+def collate_time(views: list, repeats: int, batch: int) -> float:
+    """Time to stack ``batch`` per-record view pairs into two batches (what default_collate
+    does with a batch of that size; the peers' views are reused to fill it)."""
     first = views[0][0]
     stack = np.stack if isinstance(first, np.ndarray) else torch.stack
-    return best_time(lambda: [stack([v[k] for v in views]) for k in range(2)], repeats)
+    full = [views[i % len(views)] for i in range(batch)]
+    return best_time(lambda: [stack([v[k] for v in full]) for k in range(2)], repeats)
 
 
 def main() -> None:
@@ -150,6 +194,8 @@ def main() -> None:
         "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
     )
     parser.add_argument("--skip-peers", action="store_true")
+    parser.add_argument("--skip-floors", action="store_true")
+    parser.add_argument("--floor-repeats", type=int, default=10)
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -193,20 +239,35 @@ def main() -> None:
             t_views = best_time(fn, args.repeats)
             results.setdefault(base, {})[label] = n_peer / t_views
             if not mode:
-                t_collate = collate_time(fn(), args.repeats)
+                t_collate = collate_time(fn(), args.repeats, args.batch) * n_peer / args.batch
                 results[base][f"{label} + collate"] = n_peer / (t_views + t_collate)
 
     print(f"\nrecords/s (two views per record; best of {args.repeats}; peers on {n_peer} records)")
     for name, row in results.items():
         cells = ", ".join(f"{k}: {v:,.0f}" for k, v in row.items())
-        print(f"  {name:32s} {cells}")
-    print("\nspeed-up of ecgfm (default mode / collate mode) over each peer (+ collate):")
+        print(f"  {name:44s} {cells}")
+    print(
+        "\nspeed-up of ecgfm (default mode / collate mode / ViewCollate: stack + views) over "
+        "each peer (+ collate):"
+    )
     for base in ("CMSC+RLM", "Interleave+RLM", "Stochastic") if peers else ():
-        ours = results[base]["ecgfm"]
-        ours_fast = results[f"{base} (collate mode)"]["ecgfm"]
+        ours = [
+            results[name]["ecgfm"]
+            for name in (base, f"{base} (collate mode)", f"{base} (ViewCollate: stack + views)")
+        ]
         for k, v in results[base].items():
             if k != "ecgfm":
-                print(f"  {base:16s} vs {k:36s} {ours / v:7.1f}x / {ours_fast / v:7.1f}x")
+                cells = " / ".join(f"{o / v:6.1f}x" for o in ours)
+                print(f"  {base:16s} vs {k:36s} {cells}")
+    if not args.skip_floors:
+        print(f"\nfloors (best of {args.floor_repeats}; ms for the whole batch):")
+        for name, fn in floor_runs(x).items():
+
+            def timed(fn=fn):
+                fn()
+                sync()
+
+            print(f"  {name:48s} {1e3 * best_time(timed, args.floor_repeats):8.2f}")
 
 
 if __name__ == "__main__":
