@@ -450,16 +450,26 @@ def _validate_args(
 
 
 def optimize_for_inference(
-    model: Net1D, *, dtype: torch.dtype | None = None, compile: bool = False
+    model: Net1D,
+    *,
+    dtype: torch.dtype | None = None,
+    compile: bool = False,
+    quantize: str | None = None,
+    chunk_size: int | str = "auto",
+    int8_min_features: int | None = None,
 ) -> nn.Module:
     """Fast eval-mode embedder ``(B, C, T) -> (B, num_features)`` sharing ``model``'s weights.
 
     See :class:`ecgfm.models.net1d_inference.Net1DInference` (channels-last GEMM formulation,
-    optional autocast ``dtype`` and ``torch.compile``).
+    chunked batches, optional autocast ``dtype``, ``quantize="int8"`` and ``torch.compile``).
     """
     from ecgfm.models.net1d_inference import Net1DInference
 
-    return Net1DInference(model, dtype=dtype, compile=compile)
+    extra = {} if int8_min_features is None else {"int8_min_features": int8_min_features}
+    return Net1DInference(
+        model, dtype=dtype, compile=compile, quantize=quantize,  # type: ignore[arg-type]
+        chunk_size=chunk_size, **extra,  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 # --- registered configurations --------------------------------------------------------------

@@ -441,7 +441,7 @@ def test_fast_path_falls_back_when_compile_fails(
 
     monkeypatch.setattr(torch, "compile", broken_compile)
     model = _small()
-    fast = optimize_for_inference(model, compile=True)
+    fast = optimize_for_inference(model, compile=True, chunk_size=2)  # 2 = one full chunk
     x = torch.randn(2, 12, 500)
     with caplog.at_level(logging.WARNING, logger="ecgfm.models.net1d_inference"):
         out = fast(x)
