@@ -16,6 +16,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from ecgfm.transforms import _alloc
 from ecgfm.transforms import _random as R
 from ecgfm.transforms._fill import numpy_writable, zero_at_
 from ecgfm.transforms._remap import Draw, remap_draws_, resample
@@ -63,7 +64,7 @@ class Augmentation:
             finite=check_finite,
             writable=inplace,
         )
-        out = batch if inplace else batch.clone()
+        out = batch if inplace else _alloc.clone(batch)
         self.apply_(out, generator)
         return restore(out)
 

@@ -27,6 +27,7 @@ import torch
 
 from ecgfm.leads import CANONICAL_LEADS, MissingLeadError, normalize_lead_names, select_leads
 from ecgfm.signal import ECGRecord, check_fs
+from ecgfm.transforms import _alloc
 from ecgfm.transforms import _random as R
 from ecgfm.transforms._fill import zero_where_
 from ecgfm.transforms.augment import Augmentation, AugmentationPipeline, dual_view_ops
@@ -117,7 +118,8 @@ class RandomLeadMasking:
         if inplace:
             zero_where_(batch, ~keep)
             return restore(batch)
-        return restore(batch * R.param(keep, batch, *keep.shape, 1))
+        out = _alloc.empty(batch.shape, batch)
+        return restore(torch.mul(batch, R.param(keep, batch, *keep.shape, 1), out=out))
 
     def __repr__(self) -> str:
         return f"RandomLeadMasking(p={self.p}, keep_one={self.keep_one})"
@@ -313,7 +315,8 @@ class _SplitViews(ViewGenerator):
                 self._mask_inplace_(x, parts, ~keep.transpose(1, 2))
             else:
                 mask = R.param(keep.transpose(1, 2), x, b, c, self.n, 1)
-                parts = parts * mask
+                out = _alloc.empty((b, c, self.n * parts.shape[-1]), x)
+                parts = torch.mul(parts, mask, out=self._parts(out))
         fs = self._view_fs()
         return [(parts[:, :, k], fs, self.leads) for k in range(self.n)]
 
@@ -434,7 +437,7 @@ class MultiView(ViewGenerator):
         last = len(self.transforms) - 1
         for k, t in enumerate(self.transforms):
             if isinstance(t, Augmentation):
-                y = x if (inplace and k == last) else x.clone()
+                y = x if (inplace and k == last) else _alloc.clone(x)
                 out.append((t.apply_(y, generator), self.fs, self.leads))
             else:
                 y = t(x.clone())

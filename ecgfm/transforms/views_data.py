@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from ecgfm.signal import ECGRecord
+from ecgfm.transforms import _alloc
 from ecgfm.transforms.views import View, ViewGenerator
 
 __all__ = ["ViewCollate", "ViewDataset", "collate_views"]
@@ -193,10 +194,11 @@ class ViewCollate:
                 f"records of one batch differ in shape {sorted(shapes)}; crop or pad them to one "
                 "length (ecgfm.transforms.functional.fit_length) before batching"
             )
-        batch = torch.stack(signals)
+        info = get_worker_info()
+        # in a worker process the batch goes straight into shared memory (no copy on send)
+        batch = _alloc.stack(signals, shared=info is not None)
         gen = None
         if self.seed is not None:
-            info = get_worker_info()
             worker = -1 if info is None else info.id
             gen = torch.Generator().manual_seed(_seed(self.seed, self.epoch, worker, self._count))
         self._count += 1

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ecgfm.transforms import _fill
+from ecgfm.transforms import _alloc, _fill
 from ecgfm.transforms import _rows as RW
 from ecgfm.transforms.augment import (
     AugmentationPipeline,
@@ -189,3 +189,17 @@ def test_remap_subclass_with_positions_only_still_works_and_fuses() -> None:
 
     with pytest.raises(NotImplementedError, match="positions"):
         _Nothing(1.0)(ramp, generator=gen())
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64, torch.bfloat16])
+def test_numpy_backed_outputs_equal_torch_ones(dtype: torch.dtype) -> None:
+    x = signal(4, 3, 50).to(dtype)
+    for src in (x, x.transpose(0, 1)):  # contiguous and not
+        y = _alloc.clone(src)
+        assert y.dtype == dtype and torch.equal(y, src) and y.data_ptr() != src.data_ptr()
+        y.zero_()
+        assert not torch.equal(y, src)  # a real copy
+    e = _alloc.empty((2, 3), x)
+    assert e.shape == (2, 3) and e.dtype == dtype and e.is_contiguous()
+    leaf = x.float().requires_grad_()
+    assert _alloc.clone(leaf).grad_fn is not None  # autograd still sees the copy

@@ -110,3 +110,23 @@ def test_view_collate_finite_check_can_be_skipped() -> None:
         ViewCollate(CMSC(rlm=0.5))([bad, torch.randn(12, 300)])
     a, b, _ = ViewCollate(CMSC(rlm=0.5), check_finite=False, seed=0)([bad, torch.randn(12, 300)])
     assert a.x.shape == b.x.shape == (2, 12, 150)
+
+
+def test_view_collate_in_a_worker_stacks_into_shared_memory() -> None:
+    from ecgfm.transforms import _alloc
+    from ecgfm.transforms.views_data import _seed
+
+    recs = records(8)
+    loader = DataLoader(
+        recs, batch_size=4, num_workers=1, collate_fn=ViewCollate(CMSC(rlm=0.5), seed=1)
+    )
+    got = [(a.x, b.x) for a, b, _ in loader]
+    for k, (a, b) in enumerate(got):
+        batch = torch.stack([torch.from_numpy(r.signal) for r in recs[4 * k : 4 * k + 4]])
+        g = torch.Generator().manual_seed(_seed(1, 0, 0, k))  # worker 0, batch k
+        ref_a, ref_b = CMSC(rlm=0.5)(batch, generator=g)
+        assert torch.equal(a, ref_a.x) and torch.equal(b, ref_b.x)
+    signals = [torch.from_numpy(r.signal) for r in recs[:3]]
+    shared = _alloc.stack(signals, shared=True)
+    assert shared.is_shared() and torch.equal(shared, torch.stack(signals))
+    assert torch.equal(_alloc.stack(signals), torch.stack(signals))
