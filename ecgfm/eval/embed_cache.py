@@ -13,6 +13,12 @@ the last one aligned to the end), embeds the windows ``batch_size`` at a time un
 ``torch.inference_mode`` (optionally bf16 autocast and/or ``torch.compile``), and averages all
 windows of a record (CinC 2017: all windows of all its 10 s segments) in float64.
 
+A Net1D encoder (bare or in a PretrainedEncoder) on the CPU in float32 runs through its fast
+inference path (:func:`ecgfm.models.net1d.optimize_for_inference`, equal to
+``forward_embedding`` up to ~1e-6, so it shares the cache entries of the plain forward) unless
+``fast=False``; ``quantize="int8"`` (opt-in, approximate) adds dynamic int8 1x1 convolutions
+and gets cache entries of its own.
+
 Cache: ``<cache_dir>/<key>.npz`` with ``cache_dir`` = ``$ECGFM_CACHE/embeddings`` (default
 ``~/.cache/ecgfm/embeddings``), outside any repository. The key hashes the model identity
 (sha256 of every parameter and buffer, or the given ``model_id``), the preset configuration,
@@ -122,15 +128,42 @@ def average_by_record(
     return (sums / counts[:, None]).astype(np.float32)
 
 
+def _net1d_fast_fn(
+    embedder: nn.Module, precision: str | None, fast: bool, quantize: str | None, compile_: bool
+) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The Net1D fast path of ``embedder`` (or of its ``.encoder``) when it applies."""
+    from ecgfm.hub._embed import fast_embedding_fn
+
+    encoder = getattr(embedder, "encoder", embedder)
+    if not isinstance(encoder, nn.Module):
+        encoder = embedder
+    autocast = torch.bfloat16 if precision == "bf16" else None
+    return fast_embedding_fn(
+        encoder, fast=fast, quantize=quantize, autocast_dtype=autocast, compile=compile_
+    )  # fmt: skip
+
+
 def _embed_fn(
-    embedder: Any, model_id: str | None
-) -> tuple[Callable[[torch.Tensor], torch.Tensor], str | None, torch.device | None]:
-    """-> (embed function, identity or None, device of the model or None)."""
+    embedder: Any,
+    model_id: str | None,
+    *,
+    precision: str | None = None,
+    fast: bool = True,
+    quantize: str | None = None,
+    compile_: bool = False,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], str | None, torch.device | None, bool]:
+    """-> (embed function, identity or None, device of the model or None, fast path used)."""
     if isinstance(embedder, nn.Module) and hasattr(embedder, "forward_embedding"):
         device = next((p.device for p in embedder.parameters()), None)
-        return embedder.forward_embedding, model_id or model_identity(embedder), device
+        ident = model_id or model_identity(embedder)
+        fast_fn = _net1d_fast_fn(embedder, precision, fast, quantize, compile_)
+        if fast_fn is not None:
+            return fast_fn, ident, device, True
+        return embedder.forward_embedding, ident, device, False
+    if quantize is not None:
+        raise ValueError("quantize='int8' applies to Net1D encoders only, not to a callable")
     if callable(embedder):
-        return embedder, model_id, None
+        return embedder, model_id, None, False
     raise TypeError(
         "embedder must be an ecgfm encoder (forward_embedding), a PretrainedEncoder or a "
         f"callable windows (B, C, L) -> (B, D); got {type(embedder).__name__}"
@@ -171,7 +204,7 @@ def _runner(
         with ctx:
             return fn(x)
 
-    compiled = torch.compile(eager, dynamic=False) if compile_ else None
+    compiled = torch.compile(eager, dynamic=False) if compile_ else None  # the padded batch
     state = {"fallback": compiled is None}
 
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -195,7 +228,9 @@ def _runner(
     return run
 
 
-def _cache_key(ident: str, preset: Preset, precision: str | None, data: TaskData) -> str:
+def _cache_key(
+    ident: str, preset: Preset, precision: str | None, data: TaskData, quantize: str | None = None
+) -> str:
     spec = {
         "version": _CACHE_VERSION,
         "model": ident,
@@ -203,6 +238,8 @@ def _cache_key(ident: str, preset: Preset, precision: str | None, data: TaskData
         "precision": precision or "fp32",
         "data": data.fingerprint(),
     }
+    if quantize is not None:  # fp32 fast path = plain forward: same entries; int8 differs
+        spec["quantize"] = quantize
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -248,6 +285,8 @@ def embed_task(
     cache_dir: str | os.PathLike[str] | None = None,
     chunk_items: int = 256,
     progress: bool = False,
+    fast: bool = True,
+    quantize: str | None = None,
 ) -> RecordEmbeddings:
     """Per-record embeddings ``(R, D)`` of ``data`` (see the module docstring).
 
@@ -265,6 +304,11 @@ def embed_task(
         cache, cache_dir: use the on-disk cache (see the module docstring).
         chunk_items: items prepared at a time (bounds memory).
         progress: log progress every ~10 % at INFO level.
+        fast: run a float32 Net1D encoder on the CPU through its fast inference path (see the
+            module docstring; ``compile`` then compiles that path); ``False``: the plain
+            ``forward_embedding``.
+        quantize: ``"int8"``: dynamic int8 1x1 convolutions in that fast path (opt-in,
+            approximate; an error where the fast path does not apply).
     """
     t0 = time.perf_counter()
     if precision not in _PRECISIONS:
@@ -274,10 +318,12 @@ def embed_task(
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     if not isinstance(data, TaskData):
         raise TypeError(f"data must be a TaskData (Task.load(root)), got {type(data).__name__}")
-    fn, ident, model_device = _embed_fn(embedder, model_id)
+    fn, ident, model_device, fast_used = _embed_fn(
+        embedder, model_id, precision=precision, fast=fast, quantize=quantize, compile_=compile
+    )  # fmt: skip
     preset = _preset_of(embedder, preset)
     dev = model_device or torch.device(device if device is not None else "cpu")
-    key = _cache_key(ident, preset, precision, data) if ident else ""
+    key = _cache_key(ident, preset, precision, data, quantize) if ident else ""
     if cache and not ident:
         logger.info("embed_task: a plain callable without model_id= is not cached")
     path = Path(cache_dir or default_cache_dir()) / f"{key}.npz"
@@ -290,7 +336,8 @@ def embed_task(
                 emb, data.record_ids, counts, ident, key, True, time.perf_counter() - t0
             )
 
-    run = _runner(fn, dev, precision, compile, batch_size)
+    # The fast path compiles itself (per chunk shape); do not wrap it in a second compile.
+    run = _runner(fn, dev, precision, compile and not fast_used, batch_size)
     n_items = data.signals.shape[0]
     sums: np.ndarray | None = None
     counts = np.zeros(data.num_records, dtype=np.int64)
@@ -318,7 +365,8 @@ def embed_task(
     emb = (sums / counts[:, None]).astype(np.float32)
     if cache and ident:
         meta = {"model": ident, "task": data.task, "preset": preset.name,
-                "precision": precision or "fp32", "created": time.time()}  # fmt: skip
+                "precision": precision or "fp32", "quantize": quantize,
+                "created": time.time()}  # fmt: skip
         _save(path, emb, data, counts, meta)
         logger.info("embed_task: cached %s", path)
     return RecordEmbeddings(
@@ -332,7 +380,7 @@ def bf16_agreement(
     """Smallest cosine similarity between fp32 and bf16-autocast embeddings of ``windows``
     ``(B, C, L)`` (already preprocessed). ecgfm uses bf16 for probes only when this is
     >= 0.999."""
-    fn, _, model_device = _embed_fn(embedder, "check")
+    fn, _, model_device, _ = _embed_fn(embedder, "check")
     dev = model_device or torch.device(device if device is not None else "cpu")
     x = windows.to(dev)
     full = _runner(fn, dev, None, False, x.shape[0])(x)

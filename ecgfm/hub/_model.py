@@ -180,6 +180,8 @@ class PretrainedEncoder(nn.Module):
         precision: Literal["fp32", "bf16"] | None = None,
         return_tensors: Literal["np", "pt"] = "np",
         progress: bool = False,
+        fast: bool = True,
+        quantize: Literal["int8"] | None = None,
     ) -> Any:
         """Embeddings of raw ECG data, prepared exactly as the card's training data were.
 
@@ -203,6 +205,12 @@ class PretrainedEncoder(nn.Module):
                 float32 either way); ``None``/``"fp32"`` runs in the model's dtype.
             return_tensors: ``"np"`` (numpy) or ``"pt"`` (CPU torch tensor).
             progress: show a tqdm progress bar if tqdm is installed.
+            fast: a Net1D encoder (ECGFounder, SelfMIS) on the CPU in float32 runs through
+                :func:`ecgfm.models.net1d.optimize_for_inference` (the same embeddings up to
+                ~1e-6, faster); ``False`` runs the plain ``forward_embedding``.
+            quantize: ``"int8"`` adds dynamic int8 1x1 convolutions to that fast path
+                (approximate: check the cosine with the float32 embeddings on your data; an
+                error where the fast path does not apply). Never used unless asked for.
 
         Returns:
             ``(D,)`` for one record, ``(B, D)`` for a batch (float32), or the pair described
@@ -222,6 +230,8 @@ class PretrainedEncoder(nn.Module):
             autocast_dtype=_AUTOCAST.get(precision),
             reduce=reduce,
             progress=progress,
+            fast=fast,
+            quantize=quantize,
         )
         if reduce == "mean" and prepared.single:
             emb = emb[0]
