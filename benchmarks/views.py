@@ -35,6 +35,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ecgfm.transforms import _alloc
 from ecgfm.transforms.views import CMSC, Interleave, Stochastic
 from ecgfm.transforms.views_data import ViewCollate
 
@@ -86,12 +87,19 @@ def floor_runs(x: torch.Tensor) -> dict[str, Callable[[], object]]:
     def scattered_memset():
         flat.numpy()[rows] = 0
 
-    cpu_only = {"memset of a random half of the CMSC parts": scattered_memset}
+    def strided_zero():  # Interleave: one of the two views of half the leads
+        work.numpy().reshape(b * c, n_t // 2, 2)[: b * c // 2, :, 0] = 0
+
+    cpu_only = {
+        "memset of a random half of the CMSC parts": scattered_memset,
+        "zero every other sample of half the leads": strided_zero,
+    }
     return {
         "memset half the batch (one buffer)": lambda: work[: b // 2].zero_(),
         **(cpu_only if x.device.type == "cpu" else {}),
         "copy the batch into an existing buffer": lambda: out.copy_(x),
         "clone the batch (new allocation + copy)": lambda: x.clone(),
+        "clone into numpy memory (huge pages), as ecgfm": lambda: _alloc.clone(x),
         "Gaussian field of half the batch (torch.randn)": lambda: torch.randn(
             half.shape, generator=g if x.device.type == "cpu" else None, device=x.device
         ),
