@@ -118,8 +118,10 @@ class RandomLeadMasking:
         if inplace:
             zero_where_(batch, ~keep)
             return restore(batch)
-        out = _alloc.empty(batch.shape, batch)
-        return restore(torch.mul(batch, R.param(keep, batch, *keep.shape, 1), out=out))
+        mask = R.param(keep, batch, *keep.shape, 1)
+        if batch.requires_grad:  # out= is not differentiable
+            return restore(batch * mask)
+        return restore(torch.mul(batch, mask, out=_alloc.empty(batch.shape, batch)))
 
     def __repr__(self) -> str:
         return f"RandomLeadMasking(p={self.p}, keep_one={self.keep_one})"
@@ -315,8 +317,11 @@ class _SplitViews(ViewGenerator):
                 self._mask_inplace_(x, parts, ~keep.transpose(1, 2))
             else:
                 mask = R.param(keep.transpose(1, 2), x, b, c, self.n, 1)
-                out = _alloc.empty((b, c, self.n * parts.shape[-1]), x)
-                parts = torch.mul(parts, mask, out=self._parts(out))
+                if x.requires_grad:  # out= is not differentiable
+                    parts = parts * mask
+                else:  # the product in fresh memory laid out like `x` (see _alloc)
+                    out = _alloc.empty((b, c, self.n * parts.shape[-1]), x)
+                    parts = torch.mul(parts, mask, out=self._parts(out))
         fs = self._view_fs()
         return [(parts[:, :, k], fs, self.leads) for k in range(self.n)]
 

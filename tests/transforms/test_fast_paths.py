@@ -203,3 +203,14 @@ def test_numpy_backed_outputs_equal_torch_ones(dtype: torch.dtype) -> None:
     assert e.shape == (2, 3) and e.dtype == dtype and e.is_contiguous()
     leaf = x.float().requires_grad_()
     assert _alloc.clone(leaf).grad_fn is not None  # autograd still sees the copy
+
+
+def test_masked_copies_stay_differentiable() -> None:
+    x = signal(3, 12, 100).requires_grad_()
+    for make in (lambda: CMSC(rlm=0.5), lambda: Interleave(rlm=0.5)):
+        a, b = make()(x, generator=gen(1))
+        (a.x.sum() + b.x.sum()).backward()
+        assert x.grad is not None and set(x.grad.unique().tolist()) <= {0.0, 1.0}
+        x.grad = None
+    RandomLeadMasking(0.5)(x, generator=gen(2)).sum().backward()
+    assert x.grad is not None
