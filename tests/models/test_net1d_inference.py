@@ -239,3 +239,19 @@ def test_inputs_are_validated() -> None:
         fast(torch.randn(0, 12, 500))
     with pytest.raises(TypeError, match="floating"):
         fast(torch.zeros(2, 12, 500, dtype=torch.int64))
+
+
+@needs_int8
+@pytest.mark.slow
+def test_compiled_int8_matches_eager_int8_and_follows_weight_updates() -> None:
+    model = _small(seed=7, in_channels=1)
+    x = torch.randn(4, 1, 2000)
+    kwargs = {"quantize": "int8", "int8_min_features": 0, "chunk_size": 4}
+    eager = optimize_for_inference(model, **kwargs)  # type: ignore[arg-type]
+    compiled = optimize_for_inference(model, compile=True, **kwargs)  # type: ignore[arg-type]
+    torch.testing.assert_close(compiled(x), eager(x), atol=1e-4, rtol=1e-4)
+    assert compiled._compiled is not None  # no fallback to eager
+    with torch.no_grad():
+        model.stages[5][0].conv1.weight.mul_(0.5)
+    torch.testing.assert_close(compiled(x), eager(x), atol=1e-4, rtol=1e-4)
+    assert F.cosine_similarity(compiled(x), _reference(model, x)[1]).min() > 0.999
