@@ -86,6 +86,14 @@ def _max_pool_btc(x: torch.Tensor, k: int) -> torch.Tensor:
     """Official "same" max-pool (zero pad ``k - 1``, window = stride = ``k``) on ``(B, T, C)``."""
     if k == 1:
         return x
+    if k == 2 and not torch.compiler.is_compiling():
+        # One pass of maximum() over row pairs: no padded copy, no -inf-filled amax output.
+        n, odd = divmod(x.shape[1], 2)
+        out = x.new_empty(x.shape[0], n + odd, x.shape[2])
+        torch.maximum(x[:, 0 : 2 * n : 2], x[:, 1 : 2 * n : 2], out=out[:, :n])
+        if odd:  # the last window is (x[T - 1], zero padding)
+            torch.clamp_min(x[:, 2 * n :], 0.0, out=out[:, n:])
+        return out
     left = (k - 1) // 2
     if left or x.shape[1] % k:  # otherwise the padding is never inside a window
         x = F.pad(x, (0, 0, left, k - 1 - left))
