@@ -42,9 +42,11 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -52,6 +54,9 @@ import torch.nn.functional as F
 
 from ecgfm.models import create_model, list_models
 from ecgfm.models.net1d import Net1D, optimize_for_inference
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _variant_workers import VariantWorkers, serve
 
 DEFAULT_MODELS = [
     "net1d_ecgfounder_lead1",
@@ -121,6 +126,13 @@ def _variants(
     return out
 
 
+def _variant_names(model_name: str, compile: bool) -> list[str]:
+    """The variants :func:`_variants` builds for ``model_name`` (without building it)."""
+    with torch.device("meta"):
+        model = create_model(model_name)
+    return list(_variants(model, torch.device("cpu"), compile, 1))
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -165,8 +177,45 @@ def _child_memory(config: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _rows(
+    config: dict[str, Any],
+    shape: list[int],
+    params: int,
+    first: dict[str, torch.Tensor],
+    warmup_s: dict[str, float],
+    times: dict[str, list[float]],
+    cpu: dict[str, list[float]],
+) -> list[dict[str, Any]]:
+    ref = first["fp32"]
+    base_cpu = statistics.median(cpu["fp32"]) if cpu["fp32"] else float("nan")
+    rows = []
+    for name in first:
+        ts = times[name] or [warmup_s[name]]
+        cpu_median = statistics.median(cpu[name]) if cpu[name] else float("nan")
+        rows.append(
+            {
+                "model": config["model"],
+                "variant": name,
+                "batch": config["batch"],
+                "input": shape,
+                "timing": config["timing"],
+                "ecg_per_s_median": config["batch"] / statistics.median(ts),
+                "ecg_per_s_best": config["batch"] / min(ts),
+                "times_s": ts,
+                "cpu_times_s": cpu[name],
+                "cpu_ratio": base_cpu / cpu_median,
+                "warmup_s": warmup_s[name],
+                "peak_mb": float("nan"),
+                "cos_min": float(F.cosine_similarity(first[name], ref, dim=-1).min()),
+                "params": params,
+                "threads": config["threads"] or torch.get_num_threads(),
+            }
+        )
+    return rows
+
+
 def _child(config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Timing and agreement of all variants of one encoder, in this (fresh) process."""
+    """``--timing shared``: all variants of one encoder timed in this one (fresh) process."""
     model, x, variants = _setup(config)
     device = x.device
     first: dict[str, torch.Tensor] = {}
@@ -185,31 +234,41 @@ def _child(config: dict[str, Any]) -> list[dict[str, Any]]:
             _sync(device)
             times[name].append(time.perf_counter() - start)
             cpu[name].append(time.process_time() - start_cpu)
-    ref = first["fp32"]
-    base_cpu = statistics.median(cpu["fp32"]) if cpu["fp32"] else float("nan")
-    rows = []
-    for name in variants:
-        ts = times[name] or [warmup_s[name]]
-        cpu_median = statistics.median(cpu[name]) if cpu[name] else float("nan")
-        rows.append(
-            {
-                "model": config["model"],
-                "variant": name,
-                "batch": config["batch"],
-                "input": list(x.shape),
-                "ecg_per_s_median": config["batch"] / statistics.median(ts),
-                "ecg_per_s_best": config["batch"] / min(ts),
-                "times_s": ts,
-                "cpu_times_s": cpu[name],
-                "cpu_ratio": base_cpu / cpu_median,
-                "warmup_s": warmup_s[name],
-                "peak_mb": float("nan"),
-                "cos_min": float(F.cosine_similarity(first[name], ref, dim=-1).min()),
-                "params": sum(p.numel() for p in model.parameters()),
-                "threads": torch.get_num_threads(),
-            }
-        )
-    return rows
+    params = sum(p.numel() for p in model.parameters())
+    return _rows(config, list(x.shape), params, first, warmup_s, times, cpu)
+
+
+def _worker(config: dict[str, Any]) -> None:
+    """``--timing isolated``: this process serves one variant (see ``_variant_workers``)."""
+    _, x, variants = _setup(config)
+    serve(variants[config["variant"]], x, Path(config["out_dir"]) / f"{config['variant']}.pt")
+
+
+def _time_in_workers(config: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
+    """One worker process per variant, timed round-robin (the default)."""
+    names = _variant_names(config["model"], config["compile"])
+    with tempfile.TemporaryDirectory(prefix="ecgfm-bench-") as tmp:
+
+        def argv_for(name: str) -> list[str]:
+            cfg = {**config, "variant": name, "out_dir": tmp}
+            return [sys.executable, __file__, "--worker", json.dumps(cfg)]
+
+        workers = VariantWorkers(argv_for, names, dict(os.environ), Path(tmp), timeout)
+        try:
+            times: dict[str, list[float]] = {name: [] for name in names}
+            cpu: dict[str, list[float]] = {name: [] for name in names}
+            for _ in range(config["repeats"]):
+                for name, (wall, cpu_s) in workers.time_round().items():
+                    times[name].append(wall)
+                    cpu[name].append(cpu_s)
+        finally:
+            workers.close()
+        first = {name: torch.load(Path(tmp) / f"{name}.pt") for name in names}
+    with torch.device("meta"):
+        model = create_model(config["model"])
+    params = sum(p.numel() for p in model.parameters())
+    shape = [config["batch"], len(model.in_leads), model.default_input_length]
+    return _rows(config, shape, params, first, workers.warmup_s, times, cpu)
 
 
 def _run_child(config: dict[str, Any], timeout: float, env: dict[str, str]) -> Any:
@@ -226,8 +285,11 @@ def _run_child(config: dict[str, Any], timeout: float, env: dict[str, str]) -> A
 
 
 def _run_isolated(config: dict[str, Any], timeout: float, memory: bool) -> list[dict[str, Any]]:
-    """Timing in one child (default allocator), then peak memory in another."""
-    rows = _run_child({**config, "phase": "time"}, timeout, dict(os.environ))
+    """Timing (default allocator), then peak memory in another child."""
+    if config["timing"] == "isolated":
+        rows = _time_in_workers(config, timeout)
+    else:
+        rows = _run_child({**config, "phase": "time"}, timeout, dict(os.environ))
     if memory:
         env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
         peaks = _run_child({**config, "phase": "memory"}, timeout, env)
@@ -286,6 +348,7 @@ def _load_average() -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument(
         "--models",
         nargs="+",
@@ -298,9 +361,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled variants")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory child")
+    parser.add_argument(
+        "--timing",
+        choices=("isolated", "shared"),
+        default="isolated",
+        help="isolated (default): one worker process per variant, timed round-robin; shared: "
+        "all variants in one process (they then change each other's allocator state)",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per encoder")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    if args.worker:
+        _worker(json.loads(args.worker))
+        return
     if args.child:
         config = json.loads(args.child)
         result = _child_memory(config) if config["phase"] == "memory" else _child(config)
@@ -329,6 +402,7 @@ def main(argv: list[str] | None = None) -> None:
             "device": args.device,
             "threads": args.threads,
             "compile": not args.no_compile,
+            "timing": args.timing,
         }
         result = _run_isolated(config, args.timeout, memory=not args.no_memory)
         rows += result
