@@ -41,3 +41,19 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return require_shared(FIXTURES)
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every Net1D fast-path wrapper (``Net1DInference``) the code under test builds."""
+    import ecgfm.models.net1d as net1d_module
+
+    made: list = []
+    original = net1d_module.optimize_for_inference
+
+    def spy(model, **kwargs):
+        made.append(original(model, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(net1d_module, "optimize_for_inference", spy)
+    return made

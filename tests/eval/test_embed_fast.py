@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import ecgfm.models.net1d as net1d_module
 from ecgfm.eval.baselines import random_encoder
 from ecgfm.eval.embed_cache import embed_task
 from ecgfm.eval.task_base import TaskData
@@ -24,19 +23,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
-
-
-@pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> list[Net1DInference]:
-    made: list[Net1DInference] = []
-    original = net1d_module.optimize_for_inference
-
-    def spy(model, **kwargs):
-        made.append(original(model, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(net1d_module, "optimize_for_inference", spy)
-    return made
 
 
 def _data(n_records: int = 5) -> TaskData:

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import ecgfm.models.net1d as net1d_module
 from ecgfm.hub import PretrainedEncoder, make_card
 from ecgfm.models import create_model
 from ecgfm.models.net1d_inference import Net1DInference
@@ -22,20 +21,6 @@ def net1d_encoder() -> PretrainedEncoder:
         license="MIT", paper="none (test model)", training="random weights",
     )  # fmt: skip
     return PretrainedEncoder(model, card)
-
-
-@pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> list[Net1DInference]:
-    """Every fast-path wrapper the embedding code builds."""
-    made: list[Net1DInference] = []
-    original = net1d_module.optimize_for_inference
-
-    def spy(model, **kwargs):
-        made.append(original(model, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(net1d_module, "optimize_for_inference", spy)
-    return made
 
 
 def _signals(n: int = 3) -> np.ndarray:
