@@ -1,59 +1,88 @@
-"""Quick start: read real ECGs, bring them to a model's input contract, embed them if weights exist.
+"""Quick start: embed real ECGs with the bundled pretrained ``selfmis-lead1`` encoder.
 
-    python examples/quickstart.py                       # the PTB-XL record bundled with ecgfm
-    python examples/quickstart.py PATH/TO/RECORD ...    # any WFDB records (.hea/.dat or .mat)
+    python examples/quickstart.py                           # the PTB-XL record bundled with ecgfm
+    python examples/quickstart.py PATH/TO/RECORD ...        # WFDB records (.hea/.dat or .mat)
+    python examples/quickstart.py RECORDS... --out emb.npz  # also save the embeddings
+    python examples/quickstart.py ../shared/data/cinc2017/A00001 --rename ECG=I  # smartwatch
 
-Each record is read (calibrated to mV, lead names normalised), then prepared with the
-``selfmis`` preset for the single-lead (lead I) student: resampled to 500 Hz, notch + band-pass
-+ baseline removal, cut into 10 s windows, z-scored. If the pretrained ``selfmis-lead1`` entry is
-available, the windows are embedded too.
+Each record is read (calibrated to mV, lead names normalised; NaN samples are set to 0 and
+reported by the reader), then ``model.embed`` brings it to the model's input contract: lead I
+is selected (or derived), the signal is resampled to 500 Hz, filtered (notch, band-pass 0.67-40
+Hz, baseline removal), cut into 10 s windows and z-scored; the window embeddings of a record
+are averaged into one 1024-d vector. Records without lead I (or the leads to derive it) or
+shorter than the model needs are reported and counted, never skipped silently.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
 import ecgfm
 from ecgfm.data import example_record, read_wfdb
-from ecgfm.transforms.presets import get_preset
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("records", nargs="*", help="WFDB record paths (default: bundled record)")
-    args = parser.parse_args()
-    records = [read_wfdb(p, nan_policy="zero") for p in args.records] or [example_record()]
-    preset = get_preset("selfmis", leads=("I",))
-    print(
-        f"ecgfm {ecgfm.__version__}; preset {preset.name!r}: {preset.fs:g} Hz, "
-        f"{preset.length} samples, leads {preset.leads}"
+    parser.add_argument("--model", default="selfmis-lead1", help="pretrained entry or directory")
+    parser.add_argument("--out", default=None, help="write the embeddings to this .npz file")
+    parser.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        metavar="CHANNEL=LEAD",
+        help="name a channel whose header does not say its lead (e.g. ECG=I for CinC 2017)",
     )
-    for rec in records:
+    args = parser.parse_args(argv)
+    rename = dict(r.split("=", 1) for r in args.rename if "=" in r)
+    if len(rename) != len(args.rename):
+        parser.error(f"--rename takes CHANNEL=LEAD, got {args.rename}")
+
+    card = ecgfm.pretrained_card(args.model) if args.model in ecgfm.list_pretrained() else None
+    model = ecgfm.from_pretrained(args.model)  # bundled file, sha256-verified before loading
+    spec = model.card.input
+    print(
+        f"ecgfm {ecgfm.__version__}: {args.model!r} ({model.card.arch}, "
+        f"{model.card.num_params:,} parameters) expects {', '.join(spec.leads)} at {spec.fs:g} Hz, "
+        f"{spec.length} samples, preset {spec.preset!r}"
+    )
+    if card is not None and card.weights.file:
+        print(f"weights: bundled {card.weights.file} (sha256 {card.weights.sha256[:12]}...)")
+
+    ids, embeddings, failed = [], [], []
+    for path in args.records or [None]:
+        try:
+            if path is None:
+                rec = example_record()
+            else:
+                rec = read_wfdb(path, nan_policy="zero", rename=rename)
+            emb = model.embed(rec.signal, fs=rec.fs, leads=rec.leads)
+        except (OSError, ValueError) as err:  # unreadable file, missing lead, too short, ...
+            failed.append(path)
+            print(f"\n{path}: NOT embedded: {err}", file=sys.stderr)
+            continue
+        emb = np.asarray(emb, dtype=np.float32)
+        ids.append(rec.record_id)
+        embeddings.append(emb)
         print(
-            f"\n{rec.record_id}: {rec.num_leads} leads {list(rec.leads)} at {rec.fs:g} Hz, "
-            f"{rec.duration:.1f} s, amplitude range "
-            f"[{rec.signal.min():.2f}, {rec.signal.max():.2f}] mV"
+            f"\n{rec.record_id}: {rec.num_leads} leads at {rec.fs:g} Hz, {rec.duration:.1f} s "
+            f"-> embedding {emb.shape}, L2 norm {np.linalg.norm(emb):.2f}, "
+            f"first values {np.round(emb[:4], 3)}"
         )
-        windows, _ = preset.prepare(rec.signal, rec.fs, rec.leads)
-        w = windows.numpy()
-        print(
-            f"  model input: {tuple(w.shape)} (windows, leads, samples), "
-            f"mean {w.mean():+.3f}, std {w.std():.3f}, finite: {bool(np.isfinite(w).all())}"
-        )
-    names = ecgfm.list_pretrained("selfmis-lead1") if hasattr(ecgfm, "list_pretrained") else []
-    if not names:
-        print(
-            "\nNo pretrained 'selfmis-lead1' weights are registered in this version yet; "
-            "see docs/model_zoo.md. Reading and preprocessing worked."
-        )
-        return
-    model = ecgfm.from_pretrained("selfmis-lead1")
-    for rec in records:
-        emb = model.embed(rec.signal, fs=rec.fs, leads=rec.leads)
-        print(f"{rec.record_id}: embedding {tuple(emb.shape)}, first values {np.round(emb[:4], 3)}")
+    if len(embeddings) > 1:
+        z = np.stack(embeddings)
+        z = z / np.linalg.norm(z, axis=1, keepdims=True)
+        print("\ncosine similarity between the records' embeddings:")
+        print(np.array2string(z @ z.T, precision=3))
+    if args.out and embeddings:
+        np.savez(args.out, ids=np.array(ids), embeddings=np.stack(embeddings))
+        print(f"\nwrote {len(ids)} embeddings to {args.out}")
+    print(f"\nembedded {len(embeddings)} record(s), {len(failed)} failed")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,8 +1,9 @@
 """Built-in pretrained entries. Imported (and thereby registered) by ``ecgfm.hub``.
 
-Only real weights are listed: third-party checkpoints loaded through the converters. Entries
-for weights trained by ecgfm are added here together with their file in ``weights/`` (with its
-sha256) once they exist; no entry ever points at random weights.
+Only real weights are listed: third-party checkpoints loaded through the converters, and
+weights trained by ecgfm, each with its file in ``weights/`` (and its sha256), the data and
+compute that produced it, and only metrics measured with ``ecgfm probe`` (with the command and
+the baselines measured the same way). No entry ever points at random weights.
 
 - ``ecgfounder-12lead`` / ``ecgfounder-lead1``: the released ECGFounder Net1D models (MIT),
   downloaded from the Hugging Face Hub and converted; the 150-class head is dropped (the
@@ -10,6 +11,7 @@ sha256) once they exist; no entry ever points at random weights.
   files were never available to ecgfm's build environment to hash.
 - ``st-mem-vit-base``: the released ST-MEM ViT-B encoder. CC BY-NC 4.0: never bundled, never
   hosted; the user passes the ``encoder.pth`` they downloaded (``checkpoint_path=``).
+- ``selfmis-lead1``: the lead-I SelfMIS student trained by ecgfm on CPU (bundled, bf16).
 """
 
 from __future__ import annotations
@@ -115,5 +117,79 @@ ST_MEM_VIT_BASE = register_pretrained(
             "of the lead/patch tokens followed by LayerNorm (768-d)."
         ),
         tags=("st-mem", "vit", "masked-modelling", "non-commercial"),
+    )
+)
+
+# ---- weights trained by ecgfm (files in weights/, see weights/README.md) ----------------------
+
+_SELFMIS_PAPER = (
+    "Self-alignment learning to improve myocardial infarction detection from single-lead ECG "
+    "(SelfMIS), anonymous authors, under double-blind review. ecgfm re-implements the method "
+    "(Net1D student, frozen 12-lead teacher, SigLIP loss on self-cut lead I)."
+)
+
+SELFMIS_LEAD1 = register_pretrained(
+    PretrainedCard(
+        name="selfmis-lead1",
+        arch="net1d_ecgfounder_lead1",
+        arch_args={"n_classes": 0},
+        input=InputSpec(fs=500.0, leads=("I",), length=5000, preset="selfmis"),
+        embed_dim=1024,
+        num_params=30_654_000,
+        weights=WeightsSpec(
+            format="ecgfm",
+            file="selfmis-lead1.safetensors",
+            sha256="0928a6ddbf74dc660f4c5d946dd9e8d827c125e9fee9a3f61bb932b9613d1071",
+            storage_dtype="bfloat16",
+        ),
+        license="MIT",
+        paper=_SELFMIS_PAPER,
+        training=TrainingInfo(
+            data=(
+                "19,200 ECGs seen (600 steps x 32): 1,191 real 12-lead PTB-XL records (strat "
+                "folds 1-7 of the shared subset, 100 Hz copy upsampled to 500 Hz) + 2,000 "
+                "synthetic 12-lead ECGs from deepfake-ecg (seed 0), random 5 s crops; 128 "
+                "further fold 1-7 records held aside for retrieval validation. Teacher: a "
+                "half-width 12-lead Net1D (8.5 M parameters) trained supervised on 48 PTB-XL "
+                "statements of the same fold 1-7 records (labels used for the teacher only; "
+                "artifacts/selfmis-dev/teacher.safetensors)"
+            ),
+            steps=600,
+            compute=(
+                "2,033 s wall-clock on 2 CPU processes x 1 thread (2-core Intel Xeon VM, "
+                "shared with other jobs, no GPU, fp32); the teacher: 1,258 s on the same machine"
+            ),
+            recipe=(
+                "SigLIP (scale 1/0.07, bias 0, fixed) between the lead-I student (1024->512 "
+                "projection head, not shipped) and the frozen teacher's 12-lead embedding of "
+                "the same crop; AdamW lr 2e-4, weight decay 0.1, 40 warm-up steps, cosine, "
+                "batch 2 x 16, clip 1.0, seed 0; random student init (no ECGFounder weights). "
+                "Held-aside retrieval lead I -> 12-lead at the end: R@1 0.27, R@5 0.68, R@10 "
+                "0.89 (chance 0.008). Commands: artifacts/selfmis-dev/README.md"
+            ),
+        ),
+        description=(
+            "SelfMIS lead-I encoder: Net1D in the exact ECGFounder configuration (lead I, "
+            "500 Hz, 10 s), aligned to a frozen 12-lead teacher with the SigLIP loss on "
+            "self-cut lead I. Embedding: time mean of the last stage (1024-d). A small, "
+            "CPU-trained model: read the metrics and limitations before relying on it."
+        ),
+        tags=("selfmis", "net1d", "single-lead", "contrastive", "trained-by-ecgfm"),
+        limitations=(
+            "Trained here on CPU with 19,200 ECGs (1,191 real records + 2,000 synthetic), not "
+            "initialised from ECGFounder (unavailable offline) and aligned to a small "
+            "supervised teacher instead of the 12-lead ECGFounder: far below the paper's "
+            "setting. It does NOT reach the targets set for it (CinC 2017 >= 0.93 macro AUROC "
+            "and +0.05 over random weights): on CinC 2017 it is +0.011 over the random-weight "
+            "baseline with the logistic probe (overlapping 95 % CIs) and no better with the "
+            "linear probe; on PTB-XL lead I super-classes it is slightly above the "
+            "random-weight baseline (overlapping CIs), and on the MI types it is within noise "
+            "(few positives per type). The ablations (no alignment, random frozen teacher, "
+            "this teacher, longer training) are in artifacts/selfmis-dev/README.md: the "
+            "teacher is the bottleneck. PTB-XL numbers use the shared subset's fallback folds "
+            "(test = fold 9, 100 Hz upsampled) and are not comparable with published "
+            "fold-10 numbers. Use it as a reproducible starting point, not as a finished "
+            "foundation model."
+        ),
     )
 )

@@ -227,9 +227,29 @@ class TrainingInfo:
             _require_int(self.steps, "training.steps")
 
 
+def _require_number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"card field {what} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"card field {what} must be finite, got {value}")
+    return float(value)
+
+
 @dataclass(frozen=True)
 class Metric:
-    """One measured number and the exact command that reproduces it."""
+    """One measured number and the exact command that reproduces it.
+
+    Attributes:
+        task: what was measured (e.g. ``"cinc2017, lead I, logistic probe (C=0.1), 5-fold CV"``).
+        metric: the metric's name (e.g. ``"macro AUROC"``).
+        value: the measured value.
+        dataset: the data it was measured on.
+        command: the command that reproduces it.
+        split: the evaluated records (e.g. ``"test (fold 9), 232 records"``).
+        ci95: ``(low, high)`` bootstrap 95 % confidence interval, if measured.
+        model: ``""`` for the entry itself, otherwise the baseline measured with the same
+            probe (e.g. ``"random weights, same architecture"``), reported next to it.
+    """
 
     task: str
     metric: str
@@ -237,15 +257,23 @@ class Metric:
     dataset: str
     command: str
     split: str = "test"
+    ci95: tuple[float, float] | None = None
+    model: str = ""
 
     def __post_init__(self) -> None:
         for name in ("task", "metric", "dataset", "command", "split"):
             _require_str(getattr(self, name), f"metrics.{name}")
-        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
-            raise ValueError(f"card field metrics.value must be a number, got {self.value!r}")
-        if not math.isfinite(self.value):
-            raise ValueError(f"card field metrics.value must be finite, got {self.value}")
-        object.__setattr__(self, "value", float(self.value))
+        _require_str(self.model, "metrics.model", allow_empty=True)
+        object.__setattr__(self, "value", _require_number(self.value, "metrics.value"))
+        if self.ci95 is not None:
+            if isinstance(self.ci95, (str, bytes)) or len(self.ci95) != 2:
+                raise ValueError(f"card field metrics.ci95 must be (low, high), got {self.ci95!r}")
+            low, high = (_require_number(v, "metrics.ci95") for v in self.ci95)
+            if not low <= self.value <= high:
+                raise ValueError(
+                    f"card field metrics.ci95 {self.ci95!r} must contain the value {self.value}"
+                )
+            object.__setattr__(self, "ci95", (low, high))
 
 
 @dataclass(frozen=True)
@@ -263,9 +291,11 @@ class PretrainedCard:
         license: licence of the weights (SPDX id where one exists, e.g. ``"MIT"``).
         paper: citation of the method / checkpoint (with DOI or URL).
         training: data, steps, compute.
-        metrics: measured results, each with its command.
+        metrics: measured results, each with its command (baselines measured with the same
+            probe carry ``Metric.model``).
         description: one paragraph for humans.
         tags: free keywords (e.g. ``"single-lead"``).
+        limitations: known limitations, stated plainly (data, compute, targets not reached).
     """
 
     name: str
@@ -281,6 +311,7 @@ class PretrainedCard:
     metrics: tuple[Metric, ...] = ()
     description: str = ""
     tags: tuple[str, ...] = ()
+    limitations: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
@@ -301,6 +332,7 @@ class PretrainedCard:
         _require_str(self.license, "license")
         _require_str(self.paper, "paper")
         _require_str(self.description, "description", allow_empty=True)
+        _require_str(self.limitations, "limitations", allow_empty=True)
         metrics = tuple(self.metrics)
         if not all(isinstance(m, Metric) for m in metrics):
             raise TypeError("card field metrics must be a sequence of Metric")
@@ -316,7 +348,9 @@ class PretrainedCard:
         d = asdict(self)
         d["input"]["leads"] = list(self.input.leads)
         d["tags"] = list(self.tags)
-        d["metrics"] = [asdict(m) for m in self.metrics]
+        d["metrics"] = [
+            {**asdict(m), "ci95": None if m.ci95 is None else list(m.ci95)} for m in self.metrics
+        ]
         return copy.deepcopy(d)
 
     @classmethod
@@ -340,7 +374,10 @@ class PretrainedCard:
             metrics: Sequence[Mapping[str, Any]] = d.get("metrics", ())
             for m in metrics:
                 _check_keys(m, Metric, "card.metrics[]")
-            d["metrics"] = tuple(Metric(**m) for m in metrics)
+            d["metrics"] = tuple(
+                Metric(**{**m, "ci95": None if m.get("ci95") is None else tuple(m["ci95"])})
+                for m in metrics
+            )
             d["tags"] = tuple(d.get("tags", ()))
             return cls(**d)
         except KeyError as err:

@@ -129,16 +129,25 @@ def card_to_markdown(card: PretrainedCard) -> str:
     lines += ["", "## Metrics", ""]
     if card.metrics:
         lines += [
-            "| task | dataset | split | metric | value | command |",
-            "| --- | --- | --- | --- | --- | --- |",
+            "Rows marked with a model other than this entry are baselines measured with the same",
+            "probe and command (95 % bootstrap confidence intervals in brackets).",
+            "",
+            "| task | model | dataset | split | metric | value | command |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         for m in card.metrics:
+            value = f"{m.value:.3f}"
+            if m.ci95 is not None:
+                value += f" [{m.ci95[0]:.3f}, {m.ci95[1]:.3f}]"
+            model = _cell(m.model) if m.model else f"**{card.name}**"
             lines.append(
-                f"| {_cell(m.task)} | {_cell(m.dataset)} | {_cell(m.split)} | "
-                f"{_cell(m.metric)} | {m.value:.4f} | `{_cell(m.command)}` |"
+                f"| {_cell(m.task)} | {model} | {_cell(m.dataset)} | {_cell(m.split)} | "
+                f"{_cell(m.metric)} | {value} | `{_cell(m.command)}` |"
             )
     else:
         lines.append("No metrics measured by ecgfm for these weights yet.")
+    if card.limitations:
+        lines += ["", "## Limitations", "", card.limitations]
     lines += [
         "",
         "## Licence",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 
@@ -39,8 +40,18 @@ def _card(**changes: object) -> PretrainedCard:
                 dataset="PTB-XL",
                 command="python -m ecgfm.eval ...",
             ),
+            Metric(
+                task="MI",
+                metric="macro AUROC",
+                value=0.7,
+                dataset="PTB-XL",
+                command="python -m ecgfm.eval ...",
+                ci95=(0.65, 0.75),
+                model="random weights",
+            ),
         ),
         "tags": ("single-lead",),
+        "limitations": "Trained on 100 records only.",
     }
     base.update(changes)
     return PretrainedCard(**base)  # type: ignore[arg-type]
@@ -143,6 +154,14 @@ def test_metric_and_training_validation() -> None:
         Metric(task="t", metric="auc", value=float("inf"), dataset="d", command="c")
     with pytest.raises(ValueError, match="steps"):
         TrainingInfo(data="d", steps=0)
+    with pytest.raises(ValueError, match="contain the value"):
+        Metric(task="t", metric="auc", value=0.5, dataset="d", command="c", ci95=(0.6, 0.7))
+    with pytest.raises(ValueError, match=r"\(low, high\)"):
+        Metric(task="t", metric="auc", value=0.5, dataset="d", command="c", ci95=(0.4,))
+    with pytest.raises(ValueError, match="finite"):
+        Metric(task="t", metric="auc", value=0.5, dataset="d", command="c", ci95=(0.4, math.nan))
+    with pytest.raises(ValueError, match="limitations"):
+        _card(limitations=None)
     with pytest.raises(TypeError, match="Metric"):
         _card(metrics=({"task": "t"},))
 
@@ -180,7 +199,9 @@ def test_markdown_has_front_matter_and_every_field() -> None:
         SHA,
         "PTB-XL folds 1-8",
         "1 CPU, 1 min",
-        "| MI | PTB-XL | test | macro AUROC | 0.8000 | `python -m ecgfm.eval ...` |",
+        "| MI | **demo-lead1** | PTB-XL | test | macro AUROC | 0.800 | `python -m ecgfm.eval",
+        "| MI | random weights | PTB-XL | test | macro AUROC | 0.700 [0.650, 0.750] | `python",
+        "## Limitations\n\nTrained on 100 records only.",
         "A. Author. A paper. 2026.",
         "| parameters | 123 |",
     ):
