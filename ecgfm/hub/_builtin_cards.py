@@ -16,7 +16,7 @@ the baselines measured the same way). No entry ever points at random weights.
 
 from __future__ import annotations
 
-from ecgfm.hub._card import InputSpec, PretrainedCard, TrainingInfo, WeightsSpec
+from ecgfm.hub._card import InputSpec, Metric, PretrainedCard, TrainingInfo, WeightsSpec
 from ecgfm.hub._pretrained_registry import register_pretrained
 from ecgfm.leads import CANONICAL_LEADS
 
@@ -128,6 +128,114 @@ _SELFMIS_PAPER = (
     "(Net1D student, frozen 12-lead teacher, SigLIP loss on self-cut lead I)."
 )
 
+_PROBE_NAMES = {
+    "linear": "linear probe (SelfMIS protocol)",
+    "logistic": "logistic regression C=0.1",
+    "logistic-cv": "logistic regression C=0.1, 5-fold CV",
+    "supervised": "supervised from scratch (linear head, end to end)",
+}
+_RANDOM = "random weights, same architecture (seed 0)"
+_SUPERVISED_SMALL = "supervised from scratch: net1d_small (0.41 M parameters), 20 min budget"
+_PTBXL_DATA = "PTB-XL subset (fallback folds: train 1-7, val 8, test 9)"
+
+
+def _probe_metrics(
+    task: str,
+    dataset: str,
+    command: str,
+    rows: tuple[tuple[str, str, str, float, float, float], ...],
+) -> tuple[Metric, ...]:
+    """Macro-AUROC metrics of one ``ecgfm probe`` command.
+
+    Each row is ``(probe, evaluated records, model, value, ci_low, ci_high)`` copied from the
+    command's ``--json`` report (``model`` empty for the entry itself, else the baseline).
+    """
+    return tuple(
+        Metric(
+            task=f"{task}, {_PROBE_NAMES[probe]}",
+            metric="macro AUROC",
+            value=value,
+            ci95=(low, high),
+            dataset=dataset,
+            split=split,
+            command=command,
+            model=model,
+        )
+        for probe, split, model, value, low, high in rows
+    )
+
+
+_SELFMIS_LEAD1_METRICS = (
+    *_probe_metrics(
+        "CinC 2017 4-class (N/A/O/~) per record (mean of its 10 s segments), lead I",
+        "PhysioNet/CinC 2017 (shared half; record split ecgfm/eval/splits/cinc2017_v3.json)",
+        "ecgfm probe selfmis-lead1 --task cinc2017 --data-root ../shared/data/cinc2017 "
+        "--probe linear,logistic,logistic-cv --baselines random",
+        (
+            ("linear", "test split, 854 records", "", 0.8139, 0.7900, 0.8382),
+            ("linear", "test split, 854 records", _RANDOM, 0.8207, 0.7978, 0.8435),
+            ("logistic", "test split, 854 records", "", 0.8877, 0.8692, 0.9050),
+            ("logistic", "test split, 854 records", _RANDOM, 0.8830, 0.8635, 0.9006),
+            (
+                "logistic-cv",
+                "5-fold CV over all 4273 records (train+val+test)",
+                "",
+                0.8998,
+                0.8927,
+                0.9067,
+            ),
+            (
+                "logistic-cv",
+                "5-fold CV over all 4273 records (train+val+test)",
+                _RANDOM,
+                0.8892,
+                0.8809,
+                0.8969,
+            ),
+        ),
+    ),
+    *_probe_metrics(
+        "PTB-XL 5 super-classes, lead I",
+        _PTBXL_DATA,
+        "ecgfm probe selfmis-lead1 --task ptbxl-superclass --data-root ../shared/data/ptbxl "
+        "--probe linear,logistic --baselines random",
+        (
+            ("linear", "test split, 232 records", "", 0.8241, 0.7895, 0.8567),
+            ("linear", "test split, 232 records", _RANDOM, 0.8085, 0.7682, 0.8435),
+            ("logistic", "test split, 232 records", "", 0.8194, 0.7834, 0.8536),
+            ("logistic", "test split, 232 records", _RANDOM, 0.7910, 0.7525, 0.8247),
+        ),
+    ),
+    *_probe_metrics(
+        "PTB-XL 5 super-classes, lead I",
+        _PTBXL_DATA,
+        "ecgfm probe random:net1d_ecgfounder_lead1 --task ptbxl-superclass --data-root "
+        "../shared/data/ptbxl --probe linear --baselines supervised --supervised-crop-seconds 5 "
+        "--supervised-max-minutes 20 (5 epochs ran; still improving)",
+        (("supervised", "test split, 232 records", _SUPERVISED_SMALL, 0.787, 0.739, 0.828),),
+    ),
+    *_probe_metrics(
+        "PTB-XL 9 MI types (7 with test positives), lead I",
+        _PTBXL_DATA,
+        "ecgfm probe selfmis-lead1 --task ptbxl-mi --data-root ../shared/data/ptbxl "
+        "--probe linear,logistic --baselines random",
+        (
+            ("linear", "test split, 232 records", "", 0.5781, 0.4706, 0.7218),
+            ("linear", "test split, 232 records", _RANDOM, 0.5823, 0.4912, 0.6589),
+            ("logistic", "test split, 232 records", "", 0.6778, 0.6003, 0.7598),
+            ("logistic", "test split, 232 records", _RANDOM, 0.6207, 0.4980, 0.7212),
+        ),
+    ),
+    *_probe_metrics(
+        "PTB-XL 9 MI types (7 with test positives), lead I",
+        _PTBXL_DATA,
+        "ecgfm probe random:net1d_ecgfounder_lead1 --task ptbxl-mi --data-root "
+        "../shared/data/ptbxl --probe linear --baselines supervised --supervised-crop-seconds 5 "
+        "--supervised-max-minutes 20 (14 epochs ran)",
+        (("supervised", "test split, 232 records", _SUPERVISED_SMALL, 0.645, 0.505, 0.712),),
+    ),
+)
+
 SELFMIS_LEAD1 = register_pretrained(
     PretrainedCard(
         name="selfmis-lead1",
@@ -174,6 +282,7 @@ SELFMIS_LEAD1 = register_pretrained(
             "self-cut lead I. Embedding: time mean of the last stage (1024-d). A small, "
             "CPU-trained model: read the metrics and limitations before relying on it."
         ),
+        metrics=_SELFMIS_LEAD1_METRICS,
         tags=("selfmis", "net1d", "single-lead", "contrastive", "trained-by-ecgfm"),
         limitations=(
             "Trained here on CPU with 19,200 ECGs (1,191 real records + 2,000 synthetic), not "
