@@ -302,3 +302,80 @@ SELFMIS_LEAD1 = register_pretrained(
         ),
     )
 )
+
+_TWELVE_LEAD_DATA = (
+    "1,191 real 12-lead PTB-XL records (strat folds 1-7 of the shared subset, 100 Hz copy "
+    "resampled to the preset's rate) + 2,000 synthetic 12-lead ECGs from deepfake-ecg (seed 0, "
+    "8 leads generated, 4 derived); 128 further fold 1-7 records held aside for validation. "
+    "No labels used. Fold 9 (the probe's test fold) was never seen in pre-training"
+)
+_HL_PAPER = (
+    "Song et al. Foundation models for ECG: leveraging hybrid self-supervised learning for "
+    "advanced cardiac diagnostics. KDD 2025 (re-implemented by ecgfm)"
+)
+
+_HL_METRICS = _probe_metrics(
+    "PTB-XL 5 super-classes, 12 leads",
+    _PTBXL_DATA,
+    "ecgfm probe hl-vit-p60-d2-w512 --task ptbxl-superclass --data-root ../shared/data/ptbxl "
+    "--leads 12 --probe linear,logistic --baselines random",
+    (
+        ("linear", "test split, 232 records", "", 0.8710, 0.8439, 0.8976),
+        ("linear", "test split, 232 records", _RANDOM, 0.7383, 0.6946, 0.7797),
+        ("logistic", "test split, 232 records", "", 0.8708, 0.8447, 0.8972),
+        ("logistic", "test split, 232 records", _RANDOM, 0.7597, 0.7155, 0.8000),
+    ),
+)
+
+HL_VIT_P60_D2_W512 = register_pretrained(
+    PretrainedCard(
+        name="hl-vit-p60-d2-w512",
+        arch="hl_vit_p60_d2_w512",
+        arch_args={},
+        input=InputSpec(fs=250.0, leads=CANONICAL_LEADS, length=2500, preset="hl"),
+        embed_dim=512,
+        num_params=6_674_944,
+        weights=WeightsSpec(
+            format="ecgfm",
+            file="hl-vit-p60-d2-w512.safetensors",
+            sha256="d5db25d5100e8706b3a814ae34c8c0d56a566dfb343e606041e640f218bcdc53",
+            storage_dtype="bfloat16",
+        ),
+        license="MIT",
+        paper=_HL_PAPER,
+        training=TrainingInfo(
+            data=f"25,600 ECGs seen (800 steps x 32). {_TWELVE_LEAD_DATA}",
+            steps=800,
+            compute=(
+                "1,235 s wall-clock in one process with 2 threads on a 2-core Intel Xeon VM "
+                "(no GPU, fp32), partly shared with a probe job; plus ~80 s of steps redone "
+                "after two restarts from the step-200 checkpoint"
+            ),
+            recipe=(
+                "examples/pretrain_hybrid.py: masked L1 reconstruction (75 % of patches) + "
+                "patient-level InfoNCE (partner ECG of the same patient when one exists) + "
+                "sample-level InfoNCE (two views from the stochastic pool), weights 1:1:1; "
+                "AdamW lr 1e-4, betas 0.9/0.95, weight decay 0.05, 60 warm-up steps, cosine, "
+                "clip 1.0, batch 32, seed 0. The run was planned for 1,200 steps and shortened "
+                "to 800 at step 200 (cosine recomputed for 800 steps from there). Held-aside "
+                "validation at the end: masked L1 0.121, view-to-view retrieval R@1 0.97 / R@5 "
+                "0.99 over 128 records. Log and commands: artifacts/hl-p60/"
+            ),
+        ),
+        description=(
+            "Hybrid Learning (HL) 12-lead encoder: conv-patch ViT (patch 60 samples, depth 2, "
+            "width 512; the paper's best HL configuration) pre-trained by ecgfm with the "
+            "hybrid reconstruction + patient + sample contrastive loss. Input: 12 leads, "
+            "250 Hz, 10 s, mV (no filtering). Embedding: 512-d."
+        ),
+        metrics=_HL_METRICS,
+        tags=("hybrid-learning", "vit", "12-lead", "masked-modelling", "contrastive"),
+        limitations=(
+            "Pre-trained on CPU for 800 steps (25,600 ECGs from 1,191 real + 2,000 synthetic "
+            "records): orders of magnitude less than the paper. Evaluated on one task only "
+            "(PTB-XL super-classes, 12 leads, fallback folds of the shared subset: test = fold "
+            "9, 232 records, 100 Hz data resampled): far from a full benchmark. The probe's "
+            "training records (folds 1-7) were part of the unlabeled pre-training data."
+        ),
+    )
+)
