@@ -1,8 +1,8 @@
 """The metrics in the cards of ecgfm-trained entries are the measured ones.
 
-Every ``ecgfm probe`` metric of a card must equal (to the 4 decimals the card keeps) a report
-of the committed ``--json`` output of the same command, and every report of that output must
-be in the card: nothing rounded in the entry's favour, no baseline left out.
+Every ``ecgfm probe <entry>`` metric of a card must equal (to the 4 decimals the card keeps) a
+report of the committed ``--json`` output of exactly that command, and every baseline report of
+those outputs must be in the card: nothing rounded in the entry's favour, no baseline left out.
 """
 
 from __future__ import annotations
@@ -15,52 +15,69 @@ import pytest
 import ecgfm
 
 REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts"
 # entry -> committed JSON outputs of the probe commands its card cites
 PROBE_JSON = {
-    "selfmis-lead1": sorted((REPO / "artifacts" / "selfmis-dev" / "card").glob("probe_*.json")),
-    "hl-vit-p60-d2-w512": sorted((REPO / "artifacts" / "hl-p60").glob("probe_*.json")),
+    "selfmis-lead1": sorted((ARTIFACTS / "selfmis-dev" / "card").glob("*.json")),
+    "hl-vit-p60-d2-w512": sorted((ARTIFACTS / "hl-p60").glob("probe_*.json")),
 }
 PROBES = {
     "linear": "linear probe (SelfMIS protocol)",
     "logistic": "logistic regression C=0.1",
     "logistic-cv": "logistic regression C=0.1, 5-fold CV",
+    "supervised": "supervised from scratch (linear head, end to end)",
 }
 
 
-def _reports(entry: str) -> list[tuple[str, str, dict]]:
+def _command(args: dict) -> str:
+    """The command line of a probe run, from its JSON ``arguments`` (as cards cite it)."""
+    parts = ["ecgfm probe", args["name"], "--task", args["task"], "--data-root", args["data_root"]]
+    if args.get("leads"):
+        parts += ["--leads", args["leads"]]
+    parts += ["--probe", args["probe"], "--baselines", args["baselines"]]
+    if "supervised" in args["baselines"]:
+        for flag in ("crop_seconds", "max_minutes"):
+            if args.get(f"supervised_{flag}") is not None:
+                value = args[f"supervised_{flag}"]
+                parts += [f"--supervised-{flag.replace('_', '-')}", f"{value:g}"]
+    return " ".join(parts)
+
+
+def _reports(entry: str) -> list[tuple[str, dict]]:
     out = []
     for path in PROBE_JSON[entry]:
         d = json.loads(path.read_text())
         assert d["arguments"]["name"] == entry, path
-        command_task = d["arguments"]["task"]
-        for r in d["reports"]:
-            out.append((command_task, r["probe"], r))
+        out += [(_command(d["arguments"]), r) for r in d["reports"]]
     return out
+
+
+def _matches(metric, command: str, report: dict, entry: str) -> bool:
+    return (
+        metric.command == command
+        and metric.task.endswith(PROBES[report["probe"]])
+        and (metric.model == "") == (report["model"] == entry)
+        and metric.split == report["evaluated_on"]
+    )
 
 
 @pytest.mark.parametrize("entry", sorted(PROBE_JSON))
 def test_card_metrics_are_the_probe_outputs(entry: str) -> None:
     card = ecgfm.pretrained_card(entry)
     reports = _reports(entry)
-    assert PROBE_JSON[entry] and reports
-    from_probe = [m for m in card.metrics if m.command.startswith(f"ecgfm probe {entry} ")]
-    assert len(from_probe) == len(reports)
-    for task, probe, r in reports:
-        is_entry = r["model"] == entry
-        matches = [
-            m
-            for m in from_probe
-            if f"--task {task} " in m.command
-            and m.task.endswith(PROBES[probe])
-            and (m.model == "") == is_entry
-            and m.split == r["evaluated_on"]
-        ]
-        assert len(matches) == 1, (task, probe, r["model"])
-        m, auroc = matches[0], r["metrics"]["auroc"]
+    assert reports, f"no committed probe output for {entry}"
+    cited = [m for m in card.metrics if m.command.startswith(f"ecgfm probe {entry} ")]
+    assert cited
+    for m in cited:
+        found = [r for cmd, r in reports if _matches(m, cmd, r, entry)]
+        assert found, f"{entry}: no probe output for the card metric {m.task!r} ({m.command})"
+        auroc = found[0]["metrics"]["auroc"]
+        assert m.metric == "macro AUROC"
         assert m.value == pytest.approx(auroc["value"], abs=5e-5)
         assert m.ci95 == pytest.approx((auroc["low"], auroc["high"]), abs=5e-5)
-        words = m.command.split()
-        assert r["probe"] in words[words.index("--probe") + 1].split(",")
+    for cmd, r in reports:  # every baseline measured is reported
+        if r["model"] != entry:
+            assert any(_matches(m, cmd, r, entry) for m in cited), (cmd, r["model"], r["probe"])
 
 
 def test_selfmis_lead1_card_says_the_target_is_not_reached() -> None:
