@@ -20,6 +20,7 @@ ARTIFACTS = REPO / "artifacts"
 PROBE_JSON = {
     "selfmis-lead1": sorted((ARTIFACTS / "selfmis-dev" / "card").glob("*.json")),
     "hl-vit-p60-d2-w512": sorted((ARTIFACTS / "hl-p60").glob("probe_*.json")),
+    "dualview-small-cmsc": sorted((ARTIFACTS / "dualview-small-cmsc").glob("probe_*.json")),
 }
 PROBES = {
     "linear": "linear probe (SelfMIS protocol)",
