@@ -21,6 +21,7 @@ PROBE_JSON = {
     "selfmis-lead1": sorted((ARTIFACTS / "selfmis-dev" / "card").glob("*.json")),
     "hl-vit-p60-d2-w512": sorted((ARTIFACTS / "hl-p60").glob("probe_*.json")),
     "dualview-small-cmsc": sorted((ARTIFACTS / "dualview-small-cmsc").glob("probe_*.json")),
+    "st-mem-tiny": sorted((ARTIFACTS / "stmem-tiny").glob("probe_*.json")),
 }
 PROBES = {
     "linear": "linear probe (SelfMIS protocol)",
