@@ -137,6 +137,7 @@ _PROBE_NAMES = {
 _RANDOM = "random weights, same architecture (seed 0)"
 _SUPERVISED_SMALL = "supervised from scratch: net1d_small (0.41 M parameters), 20 min budget"
 _PTBXL_DATA = "PTB-XL subset (fallback folds: train 1-7, val 8, test 9)"
+_PTBXL_TEST = "test split, 232 records"
 
 
 def _probe_metrics(
@@ -165,12 +166,78 @@ def _probe_metrics(
     )
 
 
+def _probe_command(
+    name: str,
+    task: str,
+    probe: str,
+    baselines: str,
+    *,
+    leads: str | None = None,
+    supervised_minutes: int | None = None,
+) -> str:
+    """The ``ecgfm probe`` command line a card cites (data under ``../shared/data``)."""
+    root = "../shared/data/cinc2017" if task == "cinc2017" else "../shared/data/ptbxl"
+    parts = ["ecgfm probe", name, "--task", task, "--data-root", root]
+    if leads is not None:
+        parts += ["--leads", leads]
+    parts += ["--probe", probe, "--baselines", baselines]
+    if supervised_minutes is not None:
+        parts += ["--supervised-crop-seconds", "5", "--supervised-max-minutes"]
+        parts.append(str(supervised_minutes))
+    return " ".join(parts)
+
+
+_Ci = tuple[float, float, float]  # value, ci_low, ci_high
+
+
+def _ptbxl_12lead_metrics(
+    entry: str,
+    superclass: tuple[_Ci, _Ci, _Ci, _Ci],
+    supervised: tuple[str, float, float, float],
+    mi: tuple[_Ci, _Ci, _Ci, _Ci],
+) -> tuple[Metric, ...]:
+    """The PTB-XL probes every 12-lead entry reports, in card order.
+
+    ``superclass`` / ``mi``: (linear entry, linear random, logistic entry, logistic random)
+    from ``--probe linear,logistic --baselines random``; ``supervised``: (model description,
+    value, low, high) from ``--probe linear --baselines supervised`` with a 15 min budget.
+    """
+
+    def random_rows(ci: tuple[_Ci, _Ci, _Ci, _Ci]) -> tuple:
+        models = ("", _RANDOM, "", _RANDOM)
+        probes = ("linear", "linear", "logistic", "logistic")
+        return tuple((p, _PTBXL_TEST, m, *c) for p, m, c in zip(probes, models, ci, strict=True))
+
+    def command(task: str, probe: str, baselines: str, minutes: int | None = None) -> str:
+        return _probe_command(entry, task, probe, baselines, leads="12", supervised_minutes=minutes)
+
+    return (
+        *_probe_metrics(
+            "PTB-XL 5 super-classes, 12 leads",
+            _PTBXL_DATA,
+            command("ptbxl-superclass", "linear,logistic", "random"),
+            random_rows(superclass),
+        ),
+        *_probe_metrics(
+            "PTB-XL 5 super-classes, 12 leads",
+            _PTBXL_DATA,
+            command("ptbxl-superclass", "linear", "supervised", 15),
+            (("supervised", _PTBXL_TEST, *supervised),),
+        ),
+        *_probe_metrics(
+            "PTB-XL 9 MI types (7 with test positives), 12 leads",
+            _PTBXL_DATA,
+            command("ptbxl-mi", "linear,logistic", "random"),
+            random_rows(mi),
+        ),
+    )
+
+
 _SELFMIS_LEAD1_METRICS = (
     *_probe_metrics(
         "CinC 2017 4-class (N/A/O/~) per record (mean of its 10 s segments), lead I",
         "PhysioNet/CinC 2017 (shared half; record split ecgfm/eval/splits/cinc2017_v3.json)",
-        "ecgfm probe selfmis-lead1 --task cinc2017 --data-root ../shared/data/cinc2017 "
-        "--probe linear,logistic,logistic-cv --baselines random",
+        _probe_command("selfmis-lead1", "cinc2017", "linear,logistic,logistic-cv", "random"),
         (
             ("linear", "test split, 854 records", "", 0.8139, 0.7900, 0.8382),
             ("linear", "test split, 854 records", _RANDOM, 0.8207, 0.7978, 0.8435),
@@ -197,9 +264,7 @@ _SELFMIS_LEAD1_METRICS = (
     *_probe_metrics(
         "CinC 2017 4-class (N/A/O/~) per record (mean of its 10 s segments), lead I",
         "PhysioNet/CinC 2017 (shared half; record split ecgfm/eval/splits/cinc2017_v3.json)",
-        "ecgfm probe selfmis-lead1 --task cinc2017 --data-root ../shared/data/cinc2017 "
-        "--probe linear --baselines supervised --supervised-crop-seconds 5 "
-        "--supervised-max-minutes 30",
+        _probe_command("selfmis-lead1", "cinc2017", "linear", "supervised", supervised_minutes=30),
         (
             (
                 "supervised",
@@ -215,13 +280,12 @@ _SELFMIS_LEAD1_METRICS = (
     *_probe_metrics(
         "PTB-XL 5 super-classes, lead I",
         _PTBXL_DATA,
-        "ecgfm probe selfmis-lead1 --task ptbxl-superclass --data-root ../shared/data/ptbxl "
-        "--probe linear,logistic --baselines random",
+        _probe_command("selfmis-lead1", "ptbxl-superclass", "linear,logistic", "random"),
         (
-            ("linear", "test split, 232 records", "", 0.8241, 0.7895, 0.8567),
-            ("linear", "test split, 232 records", _RANDOM, 0.8085, 0.7682, 0.8435),
-            ("logistic", "test split, 232 records", "", 0.8194, 0.7834, 0.8536),
-            ("logistic", "test split, 232 records", _RANDOM, 0.7910, 0.7525, 0.8247),
+            ("linear", _PTBXL_TEST, "", 0.8241, 0.7895, 0.8567),
+            ("linear", _PTBXL_TEST, _RANDOM, 0.8085, 0.7682, 0.8435),
+            ("logistic", _PTBXL_TEST, "", 0.8194, 0.7834, 0.8536),
+            ("logistic", _PTBXL_TEST, _RANDOM, 0.7910, 0.7525, 0.8247),
         ),
     ),
     *_probe_metrics(
@@ -230,18 +294,17 @@ _SELFMIS_LEAD1_METRICS = (
         "ecgfm probe random:net1d_ecgfounder_lead1 --task ptbxl-superclass --data-root "
         "../shared/data/ptbxl --probe linear --baselines supervised --supervised-crop-seconds 5 "
         "--supervised-max-minutes 20 (5 epochs ran; still improving)",
-        (("supervised", "test split, 232 records", _SUPERVISED_SMALL, 0.787, 0.739, 0.828),),
+        (("supervised", _PTBXL_TEST, _SUPERVISED_SMALL, 0.787, 0.739, 0.828),),
     ),
     *_probe_metrics(
         "PTB-XL 9 MI types (7 with test positives), lead I",
         _PTBXL_DATA,
-        "ecgfm probe selfmis-lead1 --task ptbxl-mi --data-root ../shared/data/ptbxl "
-        "--probe linear,logistic --baselines random",
+        _probe_command("selfmis-lead1", "ptbxl-mi", "linear,logistic", "random"),
         (
-            ("linear", "test split, 232 records", "", 0.5781, 0.4706, 0.7218),
-            ("linear", "test split, 232 records", _RANDOM, 0.5823, 0.4912, 0.6589),
-            ("logistic", "test split, 232 records", "", 0.6778, 0.6003, 0.7598),
-            ("logistic", "test split, 232 records", _RANDOM, 0.6207, 0.4980, 0.7212),
+            ("linear", _PTBXL_TEST, "", 0.5781, 0.4706, 0.7218),
+            ("linear", _PTBXL_TEST, _RANDOM, 0.5823, 0.4912, 0.6589),
+            ("logistic", _PTBXL_TEST, "", 0.6778, 0.6003, 0.7598),
+            ("logistic", _PTBXL_TEST, _RANDOM, 0.6207, 0.4980, 0.7212),
         ),
     ),
     *_probe_metrics(
@@ -250,7 +313,7 @@ _SELFMIS_LEAD1_METRICS = (
         "ecgfm probe random:net1d_ecgfounder_lead1 --task ptbxl-mi --data-root "
         "../shared/data/ptbxl --probe linear --baselines supervised --supervised-crop-seconds 5 "
         "--supervised-max-minutes 20 (14 epochs ran)",
-        (("supervised", "test split, 232 records", _SUPERVISED_SMALL, 0.645, 0.505, 0.712),),
+        (("supervised", _PTBXL_TEST, _SUPERVISED_SMALL, 0.645, 0.505, 0.712),),
     ),
 )
 
@@ -335,48 +398,26 @@ _HL_PAPER = (
     "advanced cardiac diagnostics. KDD 2025 (re-implemented by ecgfm)"
 )
 
-_HL_METRICS = _probe_metrics(
-    "PTB-XL 5 super-classes, 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe hl-vit-p60-d2-w512 --task ptbxl-superclass --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear,logistic --baselines random",
-    (
-        ("linear", "test split, 232 records", "", 0.8710, 0.8439, 0.8976),
-        ("linear", "test split, 232 records", _RANDOM, 0.7383, 0.6946, 0.7797),
-        ("logistic", "test split, 232 records", "", 0.8708, 0.8447, 0.8972),
-        ("logistic", "test split, 232 records", _RANDOM, 0.7597, 0.7155, 0.8000),
+_HL_METRICS = _ptbxl_12lead_metrics(
+    "hl-vit-p60-d2-w512",
+    superclass=(
+        (0.8710, 0.8439, 0.8976),
+        (0.7383, 0.6946, 0.7797),
+        (0.8708, 0.8447, 0.8972),
+        (0.7597, 0.7155, 0.8000),
     ),
-)
-
-_HL_METRICS += _probe_metrics(
-    "PTB-XL 5 super-classes, 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe hl-vit-p60-d2-w512 --task ptbxl-superclass --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear --baselines supervised --supervised-crop-seconds 5 "
-    "--supervised-max-minutes 15",
-    (
-        (
-            "supervised",
-            "test split, 232 records",
-            "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-            "preset), 20 epochs in 2.6 min, best epoch 20",
-            0.9139,
-            0.8889,
-            0.9364,
-        ),
+    supervised=(
+        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
+        "preset), 20 epochs in 2.6 min, best epoch 20",
+        0.9139,
+        0.8889,
+        0.9364,
     ),
-)
-
-_HL_METRICS += _probe_metrics(
-    "PTB-XL 9 MI types (7 with test positives), 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe hl-vit-p60-d2-w512 --task ptbxl-mi --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear,logistic --baselines random",
-    (
-        ("linear", "test split, 232 records", "", 0.8168, 0.7402, 0.8686),
-        ("linear", "test split, 232 records", _RANDOM, 0.4808, 0.4141, 0.6885),
-        ("logistic", "test split, 232 records", "", 0.8672, 0.8006, 0.9048),
-        ("logistic", "test split, 232 records", _RANDOM, 0.4456, 0.3776, 0.6575),
+    mi=(
+        (0.8168, 0.7402, 0.8686),
+        (0.4808, 0.4141, 0.6885),
+        (0.8672, 0.8006, 0.9048),
+        (0.4456, 0.3776, 0.6575),
     ),
 )
 
@@ -463,46 +504,26 @@ _DUALVIEW_100HZ_5S = {
     ),
 }
 
-_DUALVIEW_METRICS = _probe_metrics(
-    "PTB-XL 5 super-classes, 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe dualview-small-cmsc --task ptbxl-superclass --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear,logistic --baselines random",
-    (
-        ("linear", "test split, 232 records", "", 0.8318, 0.7988, 0.8649),
-        ("linear", "test split, 232 records", _RANDOM, 0.7554, 0.7123, 0.7997),
-        ("logistic", "test split, 232 records", "", 0.8326, 0.7992, 0.8664),
-        ("logistic", "test split, 232 records", _RANDOM, 0.8181, 0.7833, 0.8530),
+_DUALVIEW_METRICS = _ptbxl_12lead_metrics(
+    "dualview-small-cmsc",
+    superclass=(
+        (0.8318, 0.7988, 0.8649),
+        (0.7554, 0.7123, 0.7997),
+        (0.8326, 0.7992, 0.8664),
+        (0.8181, 0.7833, 0.8530),
     ),
-) + _probe_metrics(
-    "PTB-XL 5 super-classes, 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe dualview-small-cmsc --task ptbxl-superclass --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear --baselines supervised --supervised-crop-seconds 5 "
-    "--supervised-max-minutes 15",
-    (
-        (
-            "supervised",
-            "test split, 232 records",
-            "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-            "preset), 12 epochs in 1.1 min (early stopping), best epoch 7",
-            0.9069,
-            0.8822,
-            0.9289,
-        ),
+    supervised=(
+        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
+        "preset), 12 epochs in 1.1 min (early stopping), best epoch 7",
+        0.9069,
+        0.8822,
+        0.9289,
     ),
-)
-
-_DUALVIEW_METRICS += _probe_metrics(
-    "PTB-XL 9 MI types (7 with test positives), 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe dualview-small-cmsc --task ptbxl-mi --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear,logistic --baselines random",
-    (
-        ("linear", "test split, 232 records", "", 0.6811, 0.6306, 0.8238),
-        ("linear", "test split, 232 records", _RANDOM, 0.6685, 0.5745, 0.8400),
-        ("logistic", "test split, 232 records", "", 0.6294, 0.5664, 0.7703),
-        ("logistic", "test split, 232 records", _RANDOM, 0.6939, 0.6074, 0.8093),
+    mi=(
+        (0.6811, 0.6306, 0.8238),
+        (0.6685, 0.5745, 0.8400),
+        (0.6294, 0.5664, 0.7703),
+        (0.6939, 0.6074, 0.8093),
     ),
 )
 
@@ -571,46 +592,26 @@ DUALVIEW_SMALL_CMSC = register_pretrained(
     )
 )
 
-_ST_MEM_TINY_METRICS = _probe_metrics(
-    "PTB-XL 5 super-classes, 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe st-mem-tiny --task ptbxl-superclass --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear,logistic --baselines random",
-    (
-        ("linear", "test split, 232 records", "", 0.8334, 0.7980, 0.8638),
-        ("linear", "test split, 232 records", _RANDOM, 0.7998, 0.7659, 0.8325),
-        ("logistic", "test split, 232 records", "", 0.8460, 0.8114, 0.8770),
-        ("logistic", "test split, 232 records", _RANDOM, 0.8343, 0.8015, 0.8618),
+_ST_MEM_TINY_METRICS = _ptbxl_12lead_metrics(
+    "st-mem-tiny",
+    superclass=(
+        (0.8334, 0.7980, 0.8638),
+        (0.7998, 0.7659, 0.8325),
+        (0.8460, 0.8114, 0.8770),
+        (0.8343, 0.8015, 0.8618),
     ),
-) + _probe_metrics(
-    "PTB-XL 9 MI types (7 with test positives), 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe st-mem-tiny --task ptbxl-mi --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear,logistic --baselines random",
-    (
-        ("linear", "test split, 232 records", "", 0.7387, 0.6941, 0.8145),
-        ("linear", "test split, 232 records", _RANDOM, 0.5391, 0.4622, 0.6540),
-        ("logistic", "test split, 232 records", "", 0.7625, 0.6953, 0.8660),
-        ("logistic", "test split, 232 records", _RANDOM, 0.7078, 0.5983, 0.7900),
+    supervised=(
+        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
+        "preset), 15 epochs in 1.7 min (early stopping), best epoch 10",
+        0.9170,
+        0.8931,
+        0.9395,
     ),
-)
-
-_ST_MEM_TINY_METRICS += _probe_metrics(
-    "PTB-XL 5 super-classes, 12 leads",
-    _PTBXL_DATA,
-    "ecgfm probe st-mem-tiny --task ptbxl-superclass --data-root ../shared/data/ptbxl "
-    "--leads 12 --probe linear --baselines supervised --supervised-crop-seconds 5 "
-    "--supervised-max-minutes 15",
-    (
-        (
-            "supervised",
-            "test split, 232 records",
-            "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-            "preset), 15 epochs in 1.7 min (early stopping), best epoch 10",
-            0.9170,
-            0.8931,
-            0.9395,
-        ),
+    mi=(
+        (0.7387, 0.6941, 0.8145),
+        (0.5391, 0.4622, 0.6540),
+        (0.7625, 0.6953, 0.8660),
+        (0.7078, 0.5983, 0.7900),
     ),
 )
 
