@@ -57,3 +57,18 @@ def built(monkeypatch: pytest.MonkeyPatch) -> list:
 
     monkeypatch.setattr(net1d_module, "optimize_for_inference", spy)
     return made
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread (restored afterwards).
+
+    Small torch ops slow down by 10-40x when two threads compete with other processes; use it
+    module-wide with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

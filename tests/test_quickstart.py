@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import ecgfm
 from ecgfm.data import example_record, read_wfdb
@@ -23,12 +22,7 @@ def quickstart():
     return module
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_bundled_record_is_embedded_with_the_bundled_model(quickstart, tmp_path, capsys) -> None:

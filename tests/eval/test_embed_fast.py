@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ecgfm.eval.baselines import random_encoder
 from ecgfm.eval.embed_cache import embed_task
@@ -17,12 +16,7 @@ from ecgfm.transforms.presets import get_preset
 PRESET = get_preset("hl", leads=("I",), fs=200.0, length=400, min_length=400)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(n_records: int = 5) -> TaskData:

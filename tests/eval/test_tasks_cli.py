@@ -6,20 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from ecgfm.cli import main
 from ecgfm.eval.baselines import random_encoder
 from ecgfm.hub import make_card, save_pretrained
 from ecgfm.transforms.presets import get_preset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _probe(*args: str) -> int:

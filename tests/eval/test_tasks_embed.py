@@ -28,14 +28,7 @@ from ecgfm.eval.task_report import format_reports, probe_task, score_report
 from ecgfm.eval.tasks import get_task
 from ecgfm.transforms.presets import get_preset
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small torch ops slow down by 10-40x when two threads compete with other processes.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # No filters (fast): resample 100 -> 200 Hz, 2 s windows, z-score.
