@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     if len(rename) != len(args.rename):
         parser.error(f"--rename takes CHANNEL=LEAD, got {args.rename}")
 
-    card = ecgfm.pretrained_card(args.model) if args.model in ecgfm.list_pretrained() else None
     model = ecgfm.from_pretrained(args.model)  # bundled file, sha256-verified before loading
     spec = model.card.input
     print(
@@ -49,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{model.card.num_params:,} parameters) expects {', '.join(spec.leads)} at {spec.fs:g} Hz, "
         f"{spec.length} samples, preset {spec.preset!r}"
     )
-    if card is not None and card.weights.file:
-        print(f"weights: bundled {card.weights.file} (sha256 {card.weights.sha256[:12]}...)")
+    weights = model.card.weights
+    if args.model in ecgfm.list_pretrained() and weights.file:  # a registered, bundled entry
+        print(f"weights: bundled {weights.file} (sha256 {weights.sha256[:12]}...)")
 
     ids, embeddings, failed = [], [], []
     for path in args.records or [None]:
