@@ -130,8 +130,9 @@ def card_to_markdown(card: PretrainedCard) -> str:
     lines += ["", "## Metrics", ""]
     if card.metrics:
         lines += [
-            "Rows marked with a model other than this entry are baselines measured with the same",
-            "probe and command (95 % bootstrap confidence intervals in brackets).",
+            "Rows naming a model other than this entry are baselines, measured on the same",
+            "records with the command in their row (95 % bootstrap confidence intervals in",
+            "brackets).",
             "",
             "| task | model | dataset | split | metric | value | command |",
             "| --- | --- | --- | --- | --- | --- | --- |",
