@@ -5,6 +5,8 @@
 - :func:`embed_task`: per-record embeddings of a task with any encoder, cached on disk.
 - :func:`probe_task`: SelfMIS linear probe, logistic regression (fixed split or k-fold CV),
   scored by :func:`score_report` (macro AUROC / AUPRC / F1 with bootstrap CIs, support).
+- :func:`compare_reports`: an entry minus a baseline on the same records, with a paired
+  bootstrap CI (:func:`paired_bootstrap_diff`).
 - Baselines (:mod:`ecgfm.eval.baselines`): random weights, supervised from scratch.
 
 See ``docs/evaluation.md`` and ``ecgfm probe --help``.
@@ -17,6 +19,7 @@ from ecgfm.eval.baselines import (
     supervised_baseline,
     train_supervised,
 )
+from ecgfm.eval.compare import compare_reports, format_paired, paired_comparisons
 from ecgfm.eval.embed_cache import (
     RecordEmbeddings,
     average_by_record,
@@ -26,11 +29,13 @@ from ecgfm.eval.embed_cache import (
 )
 from ecgfm.eval.metrics import (
     BootstrapCI,
+    PairedDifference,
     bootstrap_ci,
     macro_auprc,
     macro_auroc,
     macro_f1,
     one_hot,
+    paired_bootstrap_diff,
 )
 from ecgfm.eval.probe import ProbeResult, linear_probe, logistic_cv_scores, logistic_scores
 from ecgfm.eval.task_report import ProbeReport, format_reports, probe_task, score_report
@@ -50,6 +55,7 @@ __all__ = [
     "BootstrapCI",
     "CinC2017Task",
     "PTBXLTask",
+    "PairedDifference",
     "ProbeReport",
     "ProbeResult",
     "RecordEmbeddings",
@@ -59,7 +65,9 @@ __all__ = [
     "average_by_record",
     "bf16_agreement",
     "bootstrap_ci",
+    "compare_reports",
     "embed_task",
+    "format_paired",
     "format_reports",
     "get_task",
     "linear_probe",
@@ -72,6 +80,8 @@ __all__ = [
     "make_cinc2017_split",
     "model_identity",
     "one_hot",
+    "paired_bootstrap_diff",
+    "paired_comparisons",
     "preset_for_arch",
     "probe_task",
     "random_encoder",

@@ -118,6 +118,7 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str, str, dict[str,
 
 def _run(args: argparse.Namespace) -> int:
     from ecgfm.eval.baselines import SupervisedConfig, random_encoder, supervised_baseline
+    from ecgfm.eval.compare import format_paired, paired_comparisons, paired_details
     from ecgfm.eval.embed_cache import embed_task
     from ecgfm.eval.task_report import format_reports, probe_task
     from ecgfm.eval.tasks import get_task
@@ -167,7 +168,12 @@ def _run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         reports.append(supervised_baseline(data, preset, cfg, device=args.device,
                                            n_boot=args.n_boot))  # fmt: skip
+    rows = paired_comparisons(reports, label, data, n_boot=args.n_boot, seed=args.seed)
+    for i, j, diff in rows:
+        reports[j].details["paired_auroc_vs_entry"] = paired_details(reports[i], diff)
     print(format_reports(reports))
+    if rows:
+        print("\n" + format_paired(rows, reports))
     if args.json:
         out = {
             "arguments": {k: v for k, v in vars(args).items() if k != "func"},

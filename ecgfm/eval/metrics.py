@@ -17,11 +17,13 @@ import numpy as np
 
 __all__ = [
     "BootstrapCI",
+    "PairedDifference",
     "bootstrap_ci",
     "macro_auprc",
     "macro_auroc",
     "macro_f1",
     "one_hot",
+    "paired_bootstrap_diff",
 ]
 
 logger = logging.getLogger(__name__)
@@ -158,6 +160,53 @@ class BootstrapCI:
         return f"{self.value:.4f} [{self.low:.4f}, {self.high:.4f}]"
 
 
+def _resampled(
+    fn: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    n_boot: int,
+    level: float,
+    seed: int,
+    groups: np.ndarray | None,
+    what: str,
+) -> list[float]:
+    """``fn(idx)`` on ``n_boot`` bootstrap resamples of ``n`` samples (or of whole ``groups``);
+    resamples where ``fn`` raises ``ValueError`` are dropped and counted (error above 10 %)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n_boot < 10:
+        raise ValueError(f"n_boot must be at least 10, got {n_boot}")
+    rng = np.random.default_rng(seed)
+    members: list[np.ndarray] | None = None
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape[0] != n:
+            raise ValueError(f"{groups.shape[0]} group ids for {n} samples")
+        _, inv = np.unique(groups, return_inverse=True)
+        members = [np.flatnonzero(inv == g) for g in range(inv.max() + 1)]
+    n_units = len(members) if members is not None else n
+    values, failed = [], 0
+    previous = logger.level
+    logger.setLevel(logging.ERROR)  # per-resample exclusion notes would flood the log
+    try:
+        for _ in range(n_boot):
+            pick = rng.integers(0, n_units, n_units)
+            idx = pick if members is None else np.concatenate([members[i] for i in pick])
+            try:
+                values.append(float(fn(idx)))
+            except ValueError:
+                failed += 1
+    finally:
+        logger.setLevel(previous)
+    if failed > 0.1 * n_boot:
+        raise ValueError(
+            f"metric undefined on {failed}/{n_boot} bootstrap resamples; too few samples"
+        )
+    if failed:
+        logger.warning("%s: %d/%d resamples had an undefined metric", what, failed, n_boot)
+    return values
+
+
 def bootstrap_ci(
     metric: Callable[[np.ndarray, np.ndarray], float],
     y_true: np.ndarray,
@@ -175,40 +224,75 @@ def bootstrap_ci(
     metric cannot be computed at all are dropped and counted — an error is raised if more than
     10 % are dropped.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if n_boot < 10:
-        raise ValueError(f"n_boot must be at least 10, got {n_boot}")
     y_true, scores = np.asarray(y_true), np.asarray(scores)
     point = float(metric(y_true, scores))
-    rng = np.random.default_rng(seed)
-    members: list[np.ndarray] | None = None
-    if groups is not None:
-        groups = np.asarray(groups)
-        if groups.shape[0] != y_true.shape[0]:
-            raise ValueError(f"{groups.shape[0]} group ids for {y_true.shape[0]} samples")
-        _, inv = np.unique(groups, return_inverse=True)
-        members = [np.flatnonzero(inv == g) for g in range(inv.max() + 1)]
-    n_units = len(members) if members is not None else len(y_true)
-    values, failed = [], 0
-    previous = logger.level
-    logger.setLevel(logging.ERROR)  # per-resample exclusion notes would flood the log
-    try:
-        for _ in range(n_boot):
-            pick = rng.integers(0, n_units, n_units)
-            idx = pick if members is None else np.concatenate([members[i] for i in pick])
-            try:
-                values.append(float(metric(y_true[idx], scores[idx])))
-            except ValueError:
-                failed += 1
-    finally:
-        logger.setLevel(previous)
-    if failed > 0.1 * n_boot:
-        raise ValueError(
-            f"metric undefined on {failed}/{n_boot} bootstrap resamples; too few samples"
-        )
-    if failed:
-        logger.warning("bootstrap_ci: %d/%d resamples had an undefined metric", failed, n_boot)
+    values = _resampled(
+        lambda idx: metric(y_true[idx], scores[idx]), len(y_true),
+        n_boot=n_boot, level=level, seed=seed, groups=groups, what="bootstrap_ci",
+    )  # fmt: skip
     alpha = (1 - level) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
     return BootstrapCI(point, float(low), float(high), level, len(values))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``metric(a) - metric(b)`` on the same samples, with a paired percentile bootstrap CI.
+
+    ``a_better``: fraction of the resamples on which ``a`` scores higher than ``b``.
+    """
+
+    value: float
+    low: float
+    high: float
+    level: float
+    n_boot: int
+    a_better: float
+
+    def __str__(self) -> str:
+        return f"{self.value:+.4f} [{self.low:+.4f}, {self.high:+.4f}]"
+
+    @property
+    def excludes_zero(self) -> bool:
+        """True when the interval lies entirely above or below 0."""
+        return self.low > 0 or self.high < 0
+
+
+def paired_bootstrap_diff(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    y_true: np.ndarray,
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+) -> PairedDifference:
+    """How much better model ``a`` scores than model ``b`` on the same samples.
+
+    Both score arrays ``(N, K)`` are evaluated on the **same** bootstrap resamples, so the
+    interval reflects the difference between the models, not the sampling noise of each score
+    alone (which makes the separate CIs of two correlated scores overlap even when one model is
+    consistently better). Undefined resamples are handled as in :func:`bootstrap_ci`.
+    """
+    y_true, scores_a, scores_b = map(np.asarray, (y_true, scores_a, scores_b))
+    if scores_a.shape != scores_b.shape:
+        raise ValueError(
+            f"paired scores must have the same shape, got {scores_a.shape} and {scores_b.shape}"
+        )
+    if scores_a.shape[0] != y_true.shape[0]:
+        raise ValueError(f"{scores_a.shape[0]} score rows for {y_true.shape[0]} labels")
+
+    def diff(idx: np.ndarray | slice) -> float:
+        y = y_true[idx]
+        return float(metric(y, scores_a[idx])) - float(metric(y, scores_b[idx]))
+
+    point = diff(slice(None))
+    kw = {"n_boot": n_boot, "level": level, "seed": seed, "groups": groups}
+    values = np.asarray(_resampled(diff, len(y_true), what="paired_bootstrap_diff", **kw))
+    alpha = (1 - level) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha])
+    return PairedDifference(
+        point, float(low), float(high), level, int(values.size), float((values > 0).mean())
+    )

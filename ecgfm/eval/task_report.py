@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -66,6 +66,10 @@ class ProbeReport:
         rare_classes: classes with fewer than :data:`RARE_POSITIVES` evaluated positives.
         notes: data-selection notes of the task plus the probe's own.
         details: probe settings and diagnostics (best epoch, validation AUROC, C, seconds...).
+        records: indices (into the task's records) of the scored records ``(N,)``; kept in
+            memory for paired comparisons (:func:`ecgfm.eval.compare_reports`), not in
+            :meth:`to_dict`.
+        scores: the scores ``(N, K)`` of those records (same use).
     """
 
     task: str
@@ -80,10 +84,13 @@ class ProbeReport:
     rare_classes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    records: np.ndarray | None = field(default=None, repr=False, compare=False)
+    scores: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict."""
-        out = asdict(self)
+        """JSON-serialisable dict (without the per-record ``records`` and ``scores``)."""
+        out = asdict(replace(self, records=None, scores=None))
+        del out["records"], out["scores"]
         out["metrics"] = {k: asdict(v) for k, v in self.metrics.items()}
         return out
 
@@ -187,6 +194,8 @@ def score_report(
         rare_classes=rare,
         notes=notes,
         details=dict(details or {}),
+        records=records,
+        scores=scores,
     )
 
 

@@ -65,6 +65,11 @@ def test_saved_model_is_reported_next_to_its_random_baseline(data_dir, tmp_path,
     doc = json.loads((tmp_path / "o.json").read_text())
     models = [(r["model"], r["probe"]) for r in doc["reports"]]
     assert models == [(str(directory), "logistic"), ("random:net1d_small seed 0", "logistic")]
+    paired = doc["reports"][1]["details"]["paired_auroc_vs_entry"]  # same records, same resamples
+    auroc = [r["metrics"]["auroc"]["value"] for r in doc["reports"]]
+    assert paired["difference"] == pytest.approx(auroc[0] - auroc[1], abs=1e-12)
+    assert paired["low"] <= paired["difference"] <= paired["high"]
+    assert "paired macro-AUROC differences" in capsys.readouterr().out
     assert doc["task"] == "ptbxl-mi (lead I)"
     rep = doc["reports"][0]
     assert any("fallback" in n for n in rep["notes"])  # no fold 10 in the shared subset
@@ -87,6 +92,10 @@ def test_supervised_baseline_from_the_cli(data_dir, tmp_path, capsys):
     reports = json.loads((tmp_path / "o.json").read_text())["reports"]
     assert [r["probe"] for r in reports] == ["logistic", "supervised"]
     assert reports[1]["details"]["epochs_run"] == 1
+    paired = reports[1]["details"]["paired_auroc_vs_entry"]  # both scored on the test split
+    assert paired["entry_probe"] == "logistic"
+    auroc = [r["metrics"]["auroc"]["value"] for r in reports]
+    assert paired["difference"] == pytest.approx(auroc[0] - auroc[1], abs=1e-12)
 
 
 @pytest.mark.parametrize(
