@@ -10,8 +10,9 @@
 architecture of :func:`ecgfm.models.list_models` with seeded random weights and its family's
 preset). By default the random-weight baseline of the same architecture is evaluated next to a
 pretrained entry; ``--baselines random,supervised`` adds the supervised-from-scratch model
-(``--supervised-arch``, default ``net1d_small``). Exit status: 0 success, 2 usage, loading or
-data error (printed without a traceback).
+(``--supervised-arch``, default ``net1d_small``). Every baseline is also compared with the entry
+on the same records by a paired bootstrap (:mod:`ecgfm.eval.compare`). Exit status: 0 success,
+2 usage, loading or data error (printed without a traceback).
 
 Only ``argparse`` is imported at module level so that ``ecgfm --help`` stays fast.
 """
