@@ -17,7 +17,7 @@ import numpy as np
 
 from ecgfm.eval.metrics import PairedDifference, macro_auroc, paired_bootstrap_diff
 from ecgfm.eval.task_base import TaskData
-from ecgfm.eval.task_report import ProbeReport
+from ecgfm.eval.task_report import ProbeReport, macro_inputs
 
 __all__ = ["compare_reports", "format_paired", "paired_comparisons", "paired_details"]
 
@@ -40,8 +40,8 @@ def compare_reports(
 
     Both reports must score the same records of ``data`` (e.g. a probe of the entry and the
     same probe of its random-weight baseline, or the entry's linear probe and the supervised
-    baseline, both on the test split). Classes are handled as in
-    :func:`~ecgfm.eval.score_report` (a class without positives is left out of both averages).
+    baseline, both on the test split). Classes are selected by
+    :func:`~ecgfm.eval.task_report.macro_inputs`, as in :func:`~ecgfm.eval.score_report`.
     """
     rec_a, s_a = _scored(a)
     rec_b, s_b = _scored(b)
@@ -53,12 +53,8 @@ def compare_reports(
     k = len(data.classes)
     if s_a.shape != (rec_a.size, k) or s_b.shape != (rec_a.size, k):
         raise ValueError(f"scores must be ({rec_a.size}, {k}), got {s_a.shape} and {s_b.shape}")
-    if data.multilabel:
-        y = data.label_matrix()[rec_a]
-        kept = (y.sum(0) > 0) & (y.sum(0) < rec_a.size)
-        y, s_a, s_b = y[:, kept], s_a[:, kept], s_b[:, kept]
-    else:
-        y = data.labels[rec_a]
+    y, s_a, _ = macro_inputs(data, rec_a, s_a)
+    _, s_b, _ = macro_inputs(data, rec_a, s_b)
     return paired_bootstrap_diff(macro_auroc, y, s_a, s_b, n_boot=n_boot, seed=seed)
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "RARE_POSITIVES",
     "ProbeReport",
     "format_reports",
+    "macro_inputs",
     "probe_task",
     "score_report",
 ]
@@ -119,6 +120,25 @@ def _f1_multilabel(y: np.ndarray, s: np.ndarray) -> float:
     return _f1_columns(y.astype(bool), s >= 0.5)
 
 
+def macro_inputs(
+    data: TaskData, records: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """What the macro metrics score for ``records``: ``(targets, scores, kept)``.
+
+    ``kept``: the classes with both positives and negatives among ``records``. Multi-label
+    targets and scores keep only those columns; multi-class targets are class indices with all
+    score columns (the metrics leave absent classes out themselves). Shared by
+    :func:`score_report` and the paired comparison (:func:`ecgfm.eval.compare_reports`), so a
+    paired difference is the difference of two reported AUROCs.
+    """
+    y_all = data.label_matrix()[records]
+    pos = y_all.sum(0)
+    kept = [j for j in range(len(data.classes)) if 0 < pos[j] < records.size]
+    if data.multilabel:
+        return y_all[:, kept], scores[:, kept], kept
+    return data.labels[records], scores, kept
+
+
 def score_report(
     data: TaskData,
     records: np.ndarray,
@@ -138,21 +158,16 @@ def score_report(
     k = len(data.classes)
     if scores.shape != (records.size, k):
         raise ValueError(f"scores must be ({records.size}, {k}), got {scores.shape}")
+    y, s, kept = macro_inputs(data, records, scores)
     y_all = data.label_matrix()[records]
     pos = y_all.sum(0)
-    kept = [j for j in range(k) if 0 < pos[j] < records.size]
     excluded = [data.classes[j] for j in range(k) if j not in kept]
     if not kept:
         raise ValueError("no class has both positive and negative evaluated records")
     if excluded:
         logger.warning("%s: classes %s have no positive (or no negative) evaluated record; "
                        "left out of the macro averages", data.task, excluded)  # fmt: skip
-    if data.multilabel:
-        y, s = y_all[:, kept], scores[:, kept]
-        f1 = _f1_multilabel
-    else:
-        y, s = data.labels[records], scores
-        f1 = _f1_multiclass(kept, k)
+    f1 = _f1_multilabel if data.multilabel else _f1_multiclass(kept, k)
     boot = {"n_boot": n_boot, "seed": seed}
     metrics = {
         "auroc": bootstrap_ci(macro_auroc, y, s, **boot),
