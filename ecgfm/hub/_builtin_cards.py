@@ -136,6 +136,9 @@ _PROBE_NAMES = {
 }
 _RANDOM = "random weights, same architecture (seed 0)"
 _SUPERVISED_SMALL = "supervised from scratch: net1d_small (0.41 M parameters), 20 min budget"
+_SUPERVISED_12LEAD = (
+    "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's preset)"
+)
 _PTBXL_DATA = "PTB-XL subset (fallback folds: train 1-7, val 8, test 9)"
 _PTBXL_TEST = "test split, 232 records"
 
@@ -201,14 +204,18 @@ def _ptbxl_12lead_metrics(
 
     ``superclass`` / ``mi``: (linear entry, linear random, logistic entry, logistic random)
     from ``--probe linear,logistic --baselines random``; ``supervised`` / ``mi_supervised``:
-    (model description, value, low, high) from ``--probe linear --baselines supervised`` with
-    a 15 min budget on the super-classes / the MI types.
+    (how the run went, value, low, high) of the net1d_small baseline from ``--probe linear
+    --baselines supervised`` with a 15 min budget on the super-classes / the MI types.
     """
 
     def random_rows(ci: tuple[_Ci, _Ci, _Ci, _Ci]) -> tuple:
         models = ("", _RANDOM, "", _RANDOM)
         probes = ("linear", "linear", "logistic", "logistic")
         return tuple((p, _PTBXL_TEST, m, *c) for p, m, c in zip(probes, models, ci, strict=True))
+
+    def supervised_row(run: tuple[str, float, float, float]) -> tuple:
+        how, *ci = run
+        return (("supervised", _PTBXL_TEST, f"{_SUPERVISED_12LEAD}, {how}", *ci),)
 
     def command(task: str, probe: str, baselines: str, minutes: int | None = None) -> str:
         return _probe_command(entry, task, probe, baselines, leads="12", supervised_minutes=minutes)
@@ -224,7 +231,7 @@ def _ptbxl_12lead_metrics(
             "PTB-XL 5 super-classes, 12 leads",
             _PTBXL_DATA,
             command("ptbxl-superclass", "linear", "supervised", 15),
-            (("supervised", _PTBXL_TEST, *supervised),),
+            supervised_row(supervised),
         ),
         *_probe_metrics(
             "PTB-XL 9 MI types (7 with test positives), 12 leads",
@@ -236,7 +243,7 @@ def _ptbxl_12lead_metrics(
             "PTB-XL 9 MI types (7 with test positives), 12 leads",
             _PTBXL_DATA,
             command("ptbxl-mi", "linear", "supervised", 15),
-            (("supervised", _PTBXL_TEST, *mi_supervised),),
+            supervised_row(mi_supervised),
         ),
     )
 
@@ -390,12 +397,11 @@ SELFMIS_LEAD1 = register_pretrained(
             "encoder. SelfMIS ablations on CinC 2017 (logistic 5-fold CV): no alignment "
             "0.889, random frozen teacher 0.863, this teacher 0.900, 2.5x longer 0.898, "
             "whole 10 s windows instead of 5 s crops 0.902, a rhythm-only teacher 0.904 "
-            "(runs, commands and PTB-XL "
-            "numbers: artifacts/selfmis-dev/README.md): the teacher is the bottleneck. "
-            "PTB-XL numbers use the shared subset's fallback folds "
-            "(test = fold 9, 100 Hz upsampled) and are not comparable with published "
-            "fold-10 numbers. Use it as a reproducible starting point, not as a finished "
-            "foundation model."
+            "(runs, commands and PTB-XL numbers: artifacts/selfmis-dev/README.md): the "
+            "teacher is the bottleneck. PTB-XL numbers use the shared subset's fallback folds "
+            "(test = fold 9, 100 Hz upsampled) and are not comparable with published fold-10 "
+            "numbers. Use it as a reproducible starting point, not as a finished foundation "
+            "model."
         ),
     )
 )
@@ -420,8 +426,7 @@ _HL_METRICS = _ptbxl_12lead_metrics(
         (0.7597, 0.7155, 0.8000),
     ),
     supervised=(
-        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-        "preset), 20 epochs in 2.6 min, best epoch 20",
+        "20 epochs in 2.6 min, best epoch 20",
         0.9139,
         0.8889,
         0.9364,
@@ -433,8 +438,7 @@ _HL_METRICS = _ptbxl_12lead_metrics(
         (0.4456, 0.3776, 0.6575),
     ),
     mi_supervised=(
-        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-        "preset), 16 epochs in 0.9 min (early stopping), best epoch 11",
+        "16 epochs in 0.9 min (early stopping), best epoch 11",
         0.8188,
         0.763,
         0.8923,
@@ -534,8 +538,7 @@ _DUALVIEW_METRICS = _ptbxl_12lead_metrics(
         (0.8181, 0.7833, 0.8530),
     ),
     supervised=(
-        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-        "preset), 12 epochs in 1.1 min (early stopping), best epoch 7",
+        "12 epochs in 1.1 min (early stopping), best epoch 7",
         0.9069,
         0.8822,
         0.9289,
@@ -547,8 +550,7 @@ _DUALVIEW_METRICS = _ptbxl_12lead_metrics(
         (0.6939, 0.6074, 0.8093),
     ),
     mi_supervised=(
-        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-        "preset), 18 epochs in 1.1 min (early stopping), best epoch 13",
+        "18 epochs in 1.1 min (early stopping), best epoch 13",
         0.8701,
         0.8317,
         0.9453,
@@ -612,11 +614,9 @@ DUALVIEW_SMALL_CMSC = register_pretrained(
             "per type); evaluated on the fallback folds of the shared subset (232 test "
             "records); a small Net1D trained end to end on the probe's labels for one "
             "minute is better (0.907 against 0.832; MI types 0.870 against 0.681). Training "
-            "z-scored each 10 s record "
-            "before splitting it into halves, whereas embed z-scores each 5 s window (nearly "
-            "the same statistics). The "
-            "probe's training records (folds 1-7) were part of the unlabeled pre-training "
-            "data."
+            "z-scored each 10 s record before splitting it into halves, whereas embed z-scores "
+            "each 5 s window (nearly the same statistics). The probe's training records "
+            "(folds 1-7) were part of the unlabeled pre-training data."
         ),
     )
 )
@@ -630,8 +630,7 @@ _ST_MEM_TINY_METRICS = _ptbxl_12lead_metrics(
         (0.8343, 0.8015, 0.8618),
     ),
     supervised=(
-        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-        "preset), 15 epochs in 1.7 min (early stopping), best epoch 10",
+        "15 epochs in 1.7 min (early stopping), best epoch 10",
         0.9170,
         0.8931,
         0.9395,
@@ -643,8 +642,7 @@ _ST_MEM_TINY_METRICS = _ptbxl_12lead_metrics(
         (0.7078, 0.5983, 0.7900),
     ),
     mi_supervised=(
-        "supervised from scratch: net1d_small (0.41 M parameters, 12 leads, this entry's "
-        "preset), 14 epochs in 1.6 min (early stopping), best epoch 9",
+        "14 epochs in 1.6 min (early stopping), best epoch 9",
         0.9196,
         0.8944,
         0.9583,
@@ -702,10 +700,8 @@ ST_MEM_TINY = register_pretrained(
             "+0.034 [+0.008, +0.060]; artifacts/paired/); with logistic regression the gains "
             "are within noise; a small Net1D trained end to end on the probe's labels is "
             "better (0.917 against 0.833; MI types 0.920 against 0.739). Evaluated on the "
-            "fallback folds of the shared "
-            "PTB-XL subset "
-            "(232 test records); the probe's training records (folds 1-7) were part of the "
-            "unlabeled pre-training data."
+            "fallback folds of the shared PTB-XL subset (232 test records); the probe's "
+            "training records (folds 1-7) were part of the unlabeled pre-training data."
         ),
     )
 )
