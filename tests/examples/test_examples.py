@@ -189,5 +189,26 @@ def test_selfmis_two_gloo_processes_match_one_process(env: dict, tmp_path: Path)
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     a = load_encoder(one / "student.safetensors").state_dict()
     b = load_encoder(two / "student.safetensors").state_dict()
+    assert a.keys() == b.keys()
+    # Both runs start from the same seed-0 weights, so a - b is the difference of the two
+    # AdamW updates. The gradients differ only by float32 summation order (2 x 2 records and
+    # an all-reduce vs 4 records). AdamW divides by the gradient's running RMS, so its step is
+    # lr * m / sqrt(v): for the vast majority of weights the reordering error (~1e-7 relative,
+    # amplified by cancellation in the gradient sums) moves the step by far less than 1 % of
+    # lr, but a weight whose gradient is nearly cancelled can move by any fraction of lr (seen:
+    # 1.7e-3 lr on AMD AVX2). Machine-independent properties that a wrong gather/order or a
+    # missing gradient would still break (they move most weights by O(lr)):
+    lr, steps = 1e-3, 2
+    diffs = []
     for k in a:
-        torch.testing.assert_close(a[k], b[k], atol=1e-6, rtol=1e-5)
+        if not a[k].is_floating_point():
+            assert torch.equal(a[k], b[k]), k
+            continue
+        d = (a[k].double() - b[k].double()).abs().flatten()
+        assert float(d.max()) <= 4 * steps * lr, k  # AdamW's step is bounded by ~lr per step
+        diffs.append(d)
+    d = torch.cat(diffs)
+    assert d.numel() > 1000
+    # at most 0.1 % of the weights further apart than 1 % of one step
+    assert float((d > 1e-2 * lr).double().mean()) <= 1e-3
+    assert float(d.median()) <= 1e-4 * lr
