@@ -10,32 +10,44 @@ array; :class:`AugmentationPipeline` copies once and then runs every op in place
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import TypeVar
 
 import numpy as np
 import torch
 
+from ecgfm.signal import ECGRecord
 from ecgfm.transforms import _alloc
 from ecgfm.transforms import _random as R
 from ecgfm.transforms._fill import numpy_writable, zero_at_
+from ecgfm.transforms._rate import common_rate, resolve_rate
 from ecgfm.transforms._remap import Draw, remap_draws_, resample
 from ecgfm.transforms._rows import pieces, runs, use_row_loops
 
 __all__ = ["Augmentation", "AugmentationPipeline", "RemapAugmentation"]
 
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor, ECGRecord)
 
 
 class Augmentation:
     """Base class: a random transform applied to each record with probability ``p``.
 
-    Call it on a signal ``(C, T)`` or a batch ``(B, C, T)`` (numpy or torch, any device)::
+    Call it on a signal ``(C, T)`` or a batch ``(B, C, T)`` (numpy or torch, any device), or
+    on an :class:`~ecgfm.signal.ECGRecord`::
 
         y = op(x, generator=torch.Generator().manual_seed(0))
 
+    Ops whose parameters are in Hz (band-pass, sines, baseline wander, power line) are built
+    for one sampling rate, their ``fs``; the others have ``fs = None`` and work at any rate.
+    A record's rate, or ``fs=`` given with the call, is checked against it
+    (:mod:`ecgfm.transforms._rate`).
+
     Args of ``__call__``:
-        x: float signal or batch; numpy input gives numpy output.
+        x: float signal or batch (numpy input gives numpy output), or a record (gives a
+            copy of the record with the new signal; with ``inplace=True`` the record itself).
+        fs: sampling rate of an array ``x`` in Hz, checked against the op's ``fs``
+            (optional: a rate-dependent op was built for one rate).
         generator: optional ``torch.Generator`` (CPU: identical draws on every device).
         inplace: modify ``x`` instead of a copy (saves one pass over the batch).
         check_finite: refuse NaN/Inf input (one reduction over the batch); pass ``False`` for
@@ -44,6 +56,8 @@ class Augmentation:
 
     #: shortest signal (in samples) the op accepts
     min_samples: int = 2
+    #: sampling rate (Hz) the op's parameters are built for; ``None``: any rate
+    fs: float | None = None
 
     def __init__(self, p: float = 0.5) -> None:
         self.p = R.check_probability(p)
@@ -52,21 +66,35 @@ class Augmentation:
         self,
         x: ArrayT,
         *,
+        fs: float | None = None,
         generator: torch.Generator | None = None,
         inplace: bool = False,
         check_finite: bool = True,
     ) -> ArrayT:
         generator = R.check_generator(generator)
+        what = type(self).__name__
+        src = resolve_rate(x, fs, self.fs, what, required=False, rebuild=self._rebuild_advice())
         batch, restore = R.as_batch(
-            x,
-            type(self).__name__,
+            src.signal,
+            what,
             min_samples=self.min_samples,
             finite=check_finite,
             writable=inplace,
         )
         out = batch if inplace else _alloc.clone(batch)
         self.apply_(out, generator)
-        return restore(out)
+        y = restore(out)
+        if src.record is None:
+            return y
+        record = src.record if inplace else copy.copy(src.record)
+        if not inplace:
+            record.meta = dict(record.meta)
+        record.signal = y
+        return record  # type: ignore[return-value]
+
+    def _rebuild_advice(self) -> str:
+        """Advice for building the op for another rate (a format string of ``fs``)."""
+        return f"build it with fs={{fs:g}} ({type(self).__name__}(fs={{fs:g}}, ...))"
 
     def apply_(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Apply in place to a validated float batch ``(B, C, T)``; return ``x``."""
@@ -110,7 +138,8 @@ class AugmentationPipeline(Augmentation):
     difference between one and two linear interpolations.
 
     Args:
-        ops: the augmentations, applied in order.
+        ops: the augmentations, applied in order. Those built for a sampling rate must agree
+            on it; it becomes the pipeline's ``fs`` (``None`` when no op depends on the rate).
         p: probability that a record goes through the pipeline at all (default 1).
         fuse_remaps: compose consecutive time remaps into one resampling (default True).
     """
@@ -131,6 +160,10 @@ class AugmentationPipeline(Augmentation):
                 )
         self.ops = ops
         self.min_samples = max([2, *(op.min_samples for op in ops)])
+        self.fs = common_rate((op.fs for op in ops), "AugmentationPipeline")
+
+    def _rebuild_advice(self) -> str:
+        return "build its ops with fs={fs:g} (e.g. dual_view_ops({fs:g}))"
 
     def check_input(self, x: torch.Tensor) -> None:
         for op in self.ops:

@@ -1,11 +1,14 @@
 """View generators for contrastive pre-training: SelfCut, CMSC, Interleave, RLM, Stochastic.
 
 A view generator maps one record ``(C, T)`` or a batch ``(B, C, T)`` (numpy or torch, CPU or
-CUDA) to a **tuple of** :class:`View` — ``View(x, fs, leads)``: the view's signal, its
-sampling rate and its lead names. Views are batched like the input; numpy in gives numpy
-out. All randomness is drawn per record from the optional ``torch.Generator`` (CPU by
-default: the same seed gives the same views on every device; see
-:mod:`ecgfm.transforms._random`).
+CUDA, or an :class:`~ecgfm.signal.ECGRecord`) to a **tuple of** :class:`View` —
+``View(x, fs, leads)``: the view's signal, its sampling rate and its lead names. Views are
+batched like the input; numpy in gives numpy out. The input's sampling rate comes from the
+record, from ``fs=`` given with the call, or from the generator's ``fs=``; an array with
+none of them is refused (there is no default rate; see :mod:`ecgfm.transforms._rate`).
+
+All randomness is drawn per record from the optional ``torch.Generator`` (CPU by default:
+the same seed gives the same views on every device; see :mod:`ecgfm.transforms._random`).
 
 Memory: CMSC and Interleave views are slices of the input (no copy). With random lead
 masking they are slices of one new masked tensor, or, with ``inplace=True``, slices of the
@@ -30,6 +33,7 @@ from ecgfm.signal import ECGRecord, check_fs
 from ecgfm.transforms import _alloc
 from ecgfm.transforms import _random as R
 from ecgfm.transforms._fill import zero_where_
+from ecgfm.transforms._rate import common_rate, resolve_rate
 from ecgfm.transforms.augment import Augmentation, AugmentationPipeline, dual_view_ops
 
 __all__ = [
@@ -127,65 +131,87 @@ class RandomLeadMasking:
         return f"RandomLeadMasking(p={self.p}, keep_one={self.keep_one})"
 
 
+def _fs_repr(fs: float | None) -> str:
+    return "None" if fs is None else f"{fs:g}"
+
+
 class ViewGenerator:
     """Base class: turns a record or batch into a tuple of :class:`View`.
 
     Args:
-        fs: sampling rate of the input in Hz (default 500).
+        fs: sampling rate of the input in Hz, or ``None`` (default) to take it from each
+            input: an :class:`~ecgfm.signal.ECGRecord` carries it, an array needs ``fs=`` with
+            the call. A generator built with ``fs`` refuses input at another rate.
         leads: lead names of the input channels (default: the canonical 12 leads).
 
-    ``__call__(x, *, generator=None, inplace=False, check_finite=True)`` accepts a numpy
-    array or torch tensor ``(C, T)``/``(B, C, T)`` or an :class:`~ecgfm.signal.ECGRecord`
-    (whose ``fs`` and ``leads`` must match the generator's).
+    ``__call__(x, *, fs=None, generator=None, inplace=False, check_finite=True)`` accepts a
+    numpy array or torch tensor ``(C, T)``/``(B, C, T)`` or an ECGRecord (whose ``leads``
+    must match the generator's). Every view is labelled with the resolved rate (``fs / n``
+    for an interleaved view).
     """
 
     #: fewest samples the input must have
     min_samples: int = 1
 
-    def __init__(self, *, fs: float = 500.0, leads: Sequence[str] = CANONICAL_LEADS) -> None:
-        self.fs = check_fs(fs)
+    def __init__(self, *, fs: float | None = None, leads: Sequence[str] = CANONICAL_LEADS) -> None:
+        self.fs = None if fs is None else check_fs(fs)
         self.leads = normalize_lead_names(leads)
 
     def __call__(
         self,
         x: Any,
         *,
+        fs: float | None = None,
         generator: torch.Generator | None = None,
         inplace: bool = False,
         check_finite: bool = True,
     ) -> tuple[View, ...]:
         generator = R.check_generator(generator)
-        if isinstance(x, ECGRecord):
-            self._check_record(x)
-            x = x.signal
+        what = type(self).__name__
+        src = resolve_rate(x, fs, self.fs, what, required=True, rebuild=self._rebuild_advice())
+        if src.record is not None:
+            self._check_leads(src.record)
         batch, restore = R.as_batch(
-            x,
-            type(self).__name__,
+            src.signal,
+            what,
             min_samples=self.min_samples,
             finite=check_finite,
             writable=inplace,
         )
         if batch.shape[1] != len(self.leads):
             raise ValueError(
-                f"{type(self).__name__}: the input has {batch.shape[1]} channels but the "
-                f"generator was built for {len(self.leads)} leads {list(self.leads)}; pass "
-                "leads=[...] naming the input's channels"
+                f"{what}: the input has {batch.shape[1]} channels but the generator was "
+                f"built for {len(self.leads)} leads {list(self.leads)}; pass leads=[...] "
+                "naming the input's channels"
             )
-        views = self._views(batch, generator, inplace)
-        return tuple(View(restore(v), fs, leads) for v, fs, leads in views)
+        assert src.fs is not None  # required=True
+        views = self._views(batch, src.fs, generator, inplace)
+        return tuple(View(restore(v), v_fs, leads) for v, v_fs, leads in views)
 
-    def _check_record(self, record: ECGRecord) -> None:
-        if record.fs != self.fs or tuple(record.leads) != self.leads:
+    def _rebuild_advice(self) -> str:
+        """Advice for building the generator for another rate (a format string of ``fs``)."""
+        return "build the generator without fs= (each input's rate is then used) or with fs={fs:g}"
+
+    def _check_record(self, record: ECGRecord) -> float:
+        """The rate of ``record``; refuse it if its rate or leads differ from the generator's."""
+        what, advice = type(self).__name__, self._rebuild_advice()
+        rate = resolve_rate(record, None, self.fs, what, required=True, rebuild=advice).fs
+        self._check_leads(record)
+        assert rate is not None
+        return rate
+
+    def _check_leads(self, record: ECGRecord) -> None:
+        if tuple(record.leads) != self.leads:
             raise ValueError(
-                f"{type(self).__name__} was built for fs={self.fs:g} Hz and leads "
-                f"{list(self.leads)}, but the record has fs={record.fs:g} Hz and leads "
-                f"{list(record.leads)}; resample / record.select(...) first, or build the "
-                "generator with fs= and leads= matching the data"
+                f"{type(self).__name__} was built for leads {list(self.leads)}, but the "
+                f"record has leads {list(record.leads)}; record.select(...) first, or build "
+                "the generator with leads= matching the data"
             )
 
     def _views(
-        self, x: torch.Tensor, generator: torch.Generator | None, inplace: bool
+        self, x: torch.Tensor, fs: float, generator: torch.Generator | None, inplace: bool
     ) -> list[tuple[torch.Tensor, float, tuple[str, ...]]]:
+        """The views of a validated batch ``(B, C, T)`` at ``fs`` Hz: ``(x, fs, leads)`` each."""
         raise NotImplementedError
 
 
@@ -207,7 +233,7 @@ class SelfCut(ViewGenerator):
         lead: str = "I",
         *,
         derive: bool = False,
-        fs: float = 500.0,
+        fs: float | None = None,
         leads: Sequence[str] = CANONICAL_LEADS,
     ) -> None:
         super().__init__(fs=fs, leads=leads)
@@ -227,16 +253,16 @@ class SelfCut(ViewGenerator):
                     f"{list(self.leads)}; pass derive=True to compute it from the limb leads"
                 )
 
-    def _views(self, x, generator, inplace):
+    def _views(self, x, fs, generator, inplace):
         if self.lead in self.leads:
             i = self.leads.index(self.lead)
             single = x[:, i : i + 1]
         else:
             single = select_leads(x, self.leads, [self.lead])
-        return [(single, self.fs, (self.lead,)), (x, self.fs, self.leads)]
+        return [(single, fs, (self.lead,)), (x, fs, self.leads)]
 
     def __repr__(self) -> str:
-        return f"SelfCut(lead={self.lead!r}, derive={self.derive}, fs={self.fs:g})"
+        return f"SelfCut(lead={self.lead!r}, derive={self.derive}, fs={_fs_repr(self.fs)})"
 
 
 class _SplitViews(ViewGenerator):
@@ -247,7 +273,7 @@ class _SplitViews(ViewGenerator):
         n: int,
         rlm: RandomLeadMasking | float | None,
         remainder: Remainder,
-        fs: float,
+        fs: float | None,
         leads: Sequence[str],
         name: str,
     ) -> None:
@@ -285,8 +311,9 @@ class _SplitViews(ViewGenerator):
             )
         return n_t // n
 
-    def _view_fs(self) -> float:
-        return self.fs
+    def _view_fs(self, fs: float) -> float:
+        """Sampling rate of the views of input at ``fs`` Hz."""
+        return fs
 
     def _mask_inplace_(self, x: torch.Tensor, parts: torch.Tensor, masked: torch.Tensor) -> None:
         """Zero the masked leads of each view in place.
@@ -308,7 +335,7 @@ class _SplitViews(ViewGenerator):
         zero_where_(x[..., : self.n * parts.shape[-1]], every)
         zero_where_(parts, masked & ~every.unsqueeze(-1))
 
-    def _views(self, x, generator, inplace):
+    def _views(self, x, fs, generator, inplace):
         parts = self._parts(x)
         if self.rlm is not None:
             b, c = x.shape[:2]
@@ -322,8 +349,8 @@ class _SplitViews(ViewGenerator):
                 else:  # the product in fresh memory laid out like `x` (see _alloc)
                     out = _alloc.empty((b, c, self.n * parts.shape[-1]), x)
                     parts = torch.mul(parts, mask, out=self._parts(out))
-        fs = self._view_fs()
-        return [(parts[:, :, k], fs, self.leads) for k in range(self.n)]
+        view_fs = self._view_fs(fs)
+        return [(parts[:, :, k], view_fs, self.leads) for k in range(self.n)]
 
 
 class CMSC(_SplitViews):
@@ -347,7 +374,7 @@ class CMSC(_SplitViews):
         *,
         rlm: RandomLeadMasking | float | None = None,
         remainder: Remainder = "error",
-        fs: float = 500.0,
+        fs: float | None = None,
         leads: Sequence[str] = CANONICAL_LEADS,
     ) -> None:
         super().__init__(n_segments, rlm, remainder, fs, leads, "n_segments")
@@ -357,7 +384,7 @@ class CMSC(_SplitViews):
         return x[..., : self.n * h].unflatten(-1, (self.n, h))
 
     def __repr__(self) -> str:
-        return f"CMSC(n_segments={self.n}, rlm={self.rlm!r}, fs={self.fs:g})"
+        return f"CMSC(n_segments={self.n}, rlm={self.rlm!r}, fs={_fs_repr(self.fs)})"
 
 
 class Interleave(_SplitViews):
@@ -377,7 +404,7 @@ class Interleave(_SplitViews):
         *,
         rlm: RandomLeadMasking | float | None = None,
         remainder: Remainder = "error",
-        fs: float = 500.0,
+        fs: float | None = None,
         leads: Sequence[str] = CANONICAL_LEADS,
     ) -> None:
         super().__init__(n_views, rlm, remainder, fs, leads, "n_views")
@@ -386,11 +413,11 @@ class Interleave(_SplitViews):
         h = self._length(x)
         return x[..., : self.n * h].unflatten(-1, (h, self.n)).transpose(-1, -2)
 
-    def _view_fs(self) -> float:
-        return self.fs / self.n
+    def _view_fs(self, fs: float) -> float:
+        return fs / self.n
 
     def __repr__(self) -> str:
-        return f"Interleave(n_views={self.n}, rlm={self.rlm!r}, fs={self.fs:g})"
+        return f"Interleave(n_views={self.n}, rlm={self.rlm!r}, fs={_fs_repr(self.fs)})"
 
 
 ViewTransform = Augmentation | Callable[[Any], Any]
@@ -406,7 +433,10 @@ class MultiView(ViewGenerator):
             strong and a weak pipeline). ecgfm augmentations get the ``generator``; other
             callables are called as ``f(x)``.
         n_views: number of views when ``transforms`` is a single pipeline (default 2).
-        fs, leads: see :class:`ViewGenerator`.
+        fs: see :class:`ViewGenerator`. Augmentations built for a rate (e.g.
+            ``moco_ops(100)``) must agree with it; without ``fs`` their rate is the
+            generator's.
+        leads: see :class:`ViewGenerator`.
 
     With ``inplace=True`` the last view is computed in the input's memory (one copy saved).
     """
@@ -416,10 +446,9 @@ class MultiView(ViewGenerator):
         transforms: ViewTransform | Sequence[ViewTransform],
         n_views: int | None = None,
         *,
-        fs: float = 500.0,
+        fs: float | None = None,
         leads: Sequence[str] = CANONICAL_LEADS,
     ) -> None:
-        super().__init__(fs=fs, leads=leads)
         if isinstance(transforms, Sequence) and not isinstance(transforms, str):
             pipes = list(transforms)
             if not pipes:
@@ -434,16 +463,29 @@ class MultiView(ViewGenerator):
         for i, t in enumerate(pipes):
             if not callable(t):
                 raise TypeError(f"transform {i} is not callable: {t!r}")
+        fs = None if fs is None else check_fs(fs)
+        rates = (t.fs for t in pipes if isinstance(t, Augmentation))
+        super().__init__(fs=common_rate(rates, type(self).__name__, fs), leads=leads)
         self.transforms = pipes
         self.min_samples = max([1, *(t.min_samples for t in pipes if isinstance(t, Augmentation))])
 
-    def _views(self, x, generator, inplace):
+    def transforms_for(self, fs: float) -> list[ViewTransform]:
+        """The transforms of the views of input at ``fs`` Hz, one per view."""
+        return self.transforms
+
+    def _rebuild_advice(self) -> str:
+        if any(isinstance(t, Augmentation) and t.fs is not None for t in self.transforms):
+            return "build its augmentations with fs={fs:g} (e.g. dual_view_ops({fs:g}))"
+        return super()._rebuild_advice()
+
+    def _views(self, x, fs, generator, inplace):
         out = []
-        last = len(self.transforms) - 1
-        for k, t in enumerate(self.transforms):
+        transforms = self.transforms_for(fs)
+        last = len(transforms) - 1
+        for k, t in enumerate(transforms):
             if isinstance(t, Augmentation):
                 y = x if (inplace and k == last) else _alloc.clone(x)
-                out.append((t.apply_(y, generator), self.fs, self.leads))
+                out.append((t.apply_(y, generator), fs, self.leads))
             else:
                 y = t(x.clone())
                 if isinstance(y, View):
@@ -457,11 +499,11 @@ class MultiView(ViewGenerator):
                         f"{tuple(x.shape)} (or a View), got {type(y).__name__} "
                         f"{getattr(y, 'shape', '')}"
                     )
-                out.append((torch.as_tensor(y), self.fs, self.leads))
+                out.append((torch.as_tensor(y), fs, self.leads))
         return out
 
     def __repr__(self) -> str:
-        return f"MultiView({self.transforms!r}, fs={self.fs:g})"
+        return f"MultiView({self.transforms!r}, fs={_fs_repr(self.fs)})"
 
 
 class Stochastic(MultiView):
@@ -471,11 +513,18 @@ class Stochastic(MultiView):
     each view and each record; both views keep the full length.
 
     Args:
-        ops: the pool (default :func:`~ecgfm.transforms.augment.dual_view_ops`: random time
-            warp, time crop resized to the length, band-pass, Gaussian noise at a random SNR,
-            amplitude scale, each with ``p = 0.5``).
+        ops: the pool, or ``None`` (default) for
+            :func:`~ecgfm.transforms.augment.dual_view_ops` at the input's rate: random time
+            warp, time crop resized to the length, band-pass (cut-offs in Hz), Gaussian noise
+            at a random SNR, amplitude scale, each with ``p = 0.5``. Without ``fs`` that pool
+            is built for the rate of each input (and kept per rate).
         n_views: number of views (default 2).
-        fs, leads: see :class:`ViewGenerator`.
+        fs: see :class:`ViewGenerator`; ops built for a rate must agree with it.
+        leads: see :class:`ViewGenerator`.
+
+    Attributes:
+        ops: the pool (an :class:`~ecgfm.transforms.augment.AugmentationPipeline`), or
+            ``None`` when it is built for each input's rate (``ops=None`` and no ``fs``).
     """
 
     def __init__(
@@ -483,13 +532,35 @@ class Stochastic(MultiView):
         ops: Sequence[Augmentation] | None = None,
         n_views: int = 2,
         *,
-        fs: float = 500.0,
+        fs: float | None = None,
         leads: Sequence[str] = CANONICAL_LEADS,
     ) -> None:
-        fs = check_fs(fs)
-        pool = AugmentationPipeline(dual_view_ops(fs) if ops is None else ops)
-        super().__init__(pool, _check_int(n_views, "n_views", 1), fs=fs, leads=leads)
+        self.n_views = _check_int(n_views, "n_views", 1)
+        self._pools: dict[float, AugmentationPipeline] = {}
+        self._default_pool = ops is None
+        self.ops: AugmentationPipeline | None = None
+        if ops is None and fs is None:
+            ViewGenerator.__init__(self, fs=None, leads=leads)
+            self.transforms = []
+            self.min_samples = Augmentation.min_samples
+            return
+        pool = AugmentationPipeline(dual_view_ops(check_fs(fs)) if ops is None else ops)
+        super().__init__(pool, self.n_views, fs=fs, leads=leads)
         self.ops = pool
 
+    def _rebuild_advice(self) -> str:
+        if self._default_pool:  # the pool follows the generator's fs
+            return ViewGenerator._rebuild_advice(self)
+        return super()._rebuild_advice()
+
+    def transforms_for(self, fs: float) -> list[ViewTransform]:
+        if self.ops is not None:
+            return self.transforms
+        pool = self._pools.get(fs)
+        if pool is None:
+            pool = self._pools[fs] = AugmentationPipeline(dual_view_ops(fs))
+        return [pool] * self.n_views
+
     def __repr__(self) -> str:
-        return f"Stochastic({self.ops!r}, n_views={len(self.transforms)}, fs={self.fs:g})"
+        ops = "dual_view_ops(fs of each input)" if self.ops is None else repr(self.ops)
+        return f"Stochastic({ops}, n_views={self.n_views}, fs={_fs_repr(self.fs)})"

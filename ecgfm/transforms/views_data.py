@@ -14,9 +14,11 @@ Each batch is ``(View(x=(B, C, T'), fs, leads), View(...), meta)`` where ``meta`
 per-record fields (``record_id``, ``patient_id``, ``labels``, ``index`` where known) collated
 with ``default_collate`` where possible, else kept as lists.
 
-Items of the wrapped dataset may be :class:`~ecgfm.signal.ECGRecord` (their ``fs`` and
-``leads`` are checked against the generator), arrays/tensors ``(C, T)``, ``(signal, target)``
-tuples, or mappings with a ``"signal"`` key (other keys go to ``meta``).
+Items of the wrapped dataset may be :class:`~ecgfm.signal.ECGRecord` (their ``fs`` is
+passed to the generator, their ``leads`` are checked against it), arrays/tensors ``(C, T)``,
+``(signal, target)`` tuples, or mappings with a ``"signal"`` key (other keys go to ``meta``).
+Arrays carry no sampling rate: their views take the generator's ``fs=`` (a generator built
+without one refuses them).
 """
 
 from __future__ import annotations
@@ -42,11 +44,14 @@ def _seed(*parts: int) -> int:
     return int.from_bytes(digest, "little") >> 1
 
 
-def _split_item(item: Any, views: ViewGenerator, where: str) -> tuple[torch.Tensor, dict]:
-    """Signal ``(C, T)`` tensor and meta dict of one dataset item."""
+def _split_item(
+    item: Any, views: ViewGenerator, where: str
+) -> tuple[torch.Tensor, dict, float | None]:
+    """Signal ``(C, T)`` tensor, meta dict and sampling rate (records only) of one item."""
     meta: dict[str, Any] = {}
+    fs = None
     if isinstance(item, ECGRecord):
-        views._check_record(item)
+        fs = views._check_record(item)
         meta.update(record_id=item.record_id, patient_id=item.patient_id, labels=item.labels)
         signal: Any = item.signal
     elif isinstance(item, Mapping):
@@ -68,7 +73,25 @@ def _split_item(item: Any, views: ViewGenerator, where: str) -> tuple[torch.Tens
             f"tuple or mapping with 'signal'; got {type(signal).__name__} "
             f"{tuple(getattr(signal, 'shape', ()))}"
         )
-    return signal, meta
+    return signal, meta, fs
+
+
+def _batch_rate(rates: Sequence[float | None], views: ViewGenerator) -> float | None:
+    """The one sampling rate of the records of a batch (``None``: no item is a record)."""
+    named = sorted({r for r in rates if r is not None})
+    if len(named) > 1:
+        raise ValueError(
+            f"records of one batch differ in sampling rate ({', '.join(f'{r:g}' for r in named)}"
+            " Hz); resample them to one rate (ecgfm.transforms.functional.resample) before "
+            "batching"
+        )
+    if named and views.fs is None and None in rates:
+        raise ValueError(
+            "a batch mixes ECGRecords and plain arrays, and the view generator was built "
+            "without fs=, so the arrays have no sampling rate; make every item an ECGRecord, "
+            "or build the generator with fs="
+        )
+    return named[0] if named else None
 
 
 def _collate_meta(metas: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -111,7 +134,8 @@ class ViewDataset(Dataset):
 
     Args:
         dataset: a map-style dataset of records (see the module docstring for item kinds).
-        views: the view generator, e.g. ``CMSC(rlm=0.5)`` or ``Stochastic(fs=500)``.
+        views: the view generator, e.g. ``CMSC(rlm=0.5)`` or ``Stochastic()`` (the rate of
+            each record is used; plain arrays need the generator's ``fs=``).
         seed: if given, item ``i`` of epoch ``e`` uses a generator seeded from
             ``(seed, e, i)``: reproducible whatever the worker count and order. If ``None``,
             torch's global RNG is used (seeded per worker by the DataLoader).
@@ -136,12 +160,12 @@ class ViewDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> tuple:
-        signal, meta = _split_item(self.dataset[index], self.views, f"item {index}")
+        signal, meta, fs = _split_item(self.dataset[index], self.views, f"item {index}")
         meta["index"] = int(index)
         gen = None
         if self.seed is not None:
             gen = torch.Generator().manual_seed(_seed(self.seed, self.epoch, int(index)))
-        views = self.views(signal, generator=gen)
+        views = self.views(signal, fs=fs, generator=gen)
         return (*views, meta)
 
 
@@ -184,10 +208,11 @@ class ViewCollate:
     def __call__(self, items: Sequence[Any]) -> tuple:
         if not items:
             raise ValueError("ViewCollate got an empty batch")
-        signals, metas = zip(
+        signals, metas, rates = zip(
             *(_split_item(it, self.views, f"batch item {i}") for i, it in enumerate(items)),
             strict=True,
         )
+        fs = _batch_rate(rates, self.views)
         shapes = {tuple(s.shape) for s in signals}
         if len(shapes) > 1:
             raise ValueError(
@@ -203,6 +228,6 @@ class ViewCollate:
             gen = torch.Generator().manual_seed(_seed(self.seed, self.epoch, worker, self._count))
         self._count += 1
         views = self.views(
-            batch, generator=gen, inplace=self.inplace, check_finite=self.check_finite
+            batch, fs=fs, generator=gen, inplace=self.inplace, check_finite=self.check_finite
         )
         return (*views, _collate_meta(metas))

@@ -70,7 +70,7 @@ def test_stochastic_views_equal_with_and_without_row_loops(monkeypatch) -> None:
     x = signal(32, 12, 1000)
     for loops in (True, False):
         monkeypatch.setattr(RW, "ROW_LOOPS", loops)
-        views = Stochastic()(x.clone(), generator=gen(2), inplace=True, check_finite=False)
+        views = Stochastic(fs=FS)(x.clone(), generator=gen(2), inplace=True, check_finite=False)
         if loops:
             fast = [v.x.clone() for v in views]
     for a, b in zip(fast, views, strict=True):
@@ -92,7 +92,7 @@ def test_noise_is_fresh_for_every_record_and_chunk(monkeypatch) -> None:
 @pytest.mark.parametrize("n,t", [(2, 1000), (3, 1000), (3, 1001), (4, 998)])
 def test_inplace_masking_numpy_equals_index_put_and_copy(monkeypatch, cls, n, t) -> None:
     x = signal(40, 12, t)
-    make = lambda: cls(n, rlm=0.6, remainder="drop")  # noqa: E731
+    make = lambda: cls(n, rlm=0.6, remainder="drop", fs=FS)  # noqa: E731
     ref = make()(x, generator=gen(4))  # out of place: a masked copy
     outs = []
     for numpy_path in (True, False):
@@ -113,8 +113,8 @@ def test_inplace_masking_of_non_contiguous_and_float64_batches(cls) -> None:
     base = signal(12, 10, 600).double()  # (C, B, T) memory, used as (B, C, T)
     x = base.transpose(0, 1)
     assert not x.is_contiguous()
-    ref = cls(2, rlm=0.5)(x, generator=gen(6))
-    views = cls(2, rlm=0.5)(x, generator=gen(6), inplace=True)
+    ref = cls(2, rlm=0.5, fs=FS)(x, generator=gen(6))
+    views = cls(2, rlm=0.5, fs=FS)(x, generator=gen(6), inplace=True)
     for a, b in zip(views, ref, strict=True):
         assert a.x.dtype == torch.float64 and torch.equal(a.x, b.x)
     # every lead masked in both views is zero over its whole length
@@ -207,7 +207,7 @@ def test_numpy_backed_outputs_equal_torch_ones(dtype: torch.dtype) -> None:
 
 def test_masked_copies_stay_differentiable() -> None:
     x = signal(3, 12, 100).requires_grad_()
-    for make in (lambda: CMSC(rlm=0.5), lambda: Interleave(rlm=0.5)):
+    for make in (lambda: CMSC(rlm=0.5, fs=FS), lambda: Interleave(rlm=0.5, fs=FS)):
         a, b = make()(x, generator=gen(1))
         (a.x.sum() + b.x.sum()).backward()
         assert x.grad is not None and set(x.grad.unique().tolist()) <= {0.0, 1.0}

@@ -21,6 +21,8 @@ from ecgfm.transforms.views import (
     View,
 )
 
+FS = 500.0
+
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
@@ -38,7 +40,7 @@ def batch(b: int = 3, c: int = 12, t: int = 1000, seed: int = 0) -> torch.Tensor
 def test_selfcut_view_is_lead_one_exactly(b: int, t: int, batched: bool) -> None:
     x = batch(b, 12, t)
     x_in = x if batched else x[0]
-    single, full = SelfCut()(x_in)
+    single, full = SelfCut(fs=FS)(x_in)
     assert isinstance(single, View) and single.leads == ("I",) and full.leads == CANONICAL_LEADS
     assert torch.equal(single.x[..., 0, :], x_in[..., 0, :])
     assert single.x.shape[-2] == 1
@@ -48,11 +50,11 @@ def test_selfcut_view_is_lead_one_exactly(b: int, t: int, batched: bool) -> None
 
 def test_selfcut_other_lead_order_alias_and_derivation() -> None:
     x = batch(2, 3, 200)
-    single, _ = SelfCut("lead I", leads=["II", "I", "V1"])(x)
+    single, _ = SelfCut("lead I", leads=["II", "I", "V1"])(x, fs=FS)
     assert torch.equal(single.x[:, 0], x[:, 1])
-    single, _ = SelfCut("V1", leads=["II", "I", "V1"])(x)
+    single, _ = SelfCut("V1", leads=["II", "I", "V1"])(x, fs=FS)
     assert torch.equal(single.x[:, 0], x[:, 2]) and single.leads == ("V1",)
-    derived, _ = SelfCut("I", leads=["II", "III"], derive=True)(x[:, :2])
+    derived, _ = SelfCut("I", leads=["II", "III"], derive=True, fs=FS)(x[:, :2])
     torch.testing.assert_close(derived.x[:, 0], x[:, 0] - x[:, 1])  # I = II - III
     with pytest.raises(MissingLeadError, match="derive=True"):
         SelfCut("I", leads=["II", "III"])
@@ -64,15 +66,15 @@ def test_selfcut_other_lead_order_alias_and_derivation() -> None:
 
 def test_selfcut_numpy_and_record_input() -> None:
     x = batch(1, 12, 500)[0].numpy()
-    single, _full = SelfCut()(x)
+    single, _full = SelfCut(fs=FS)(x)
     assert isinstance(single.x, np.ndarray) and np.array_equal(single.x[0], x[0])
     rec = ECGRecord(x, 500.0, CANONICAL_LEADS, record_id="r1")
     single, _ = SelfCut()(rec)
     assert np.array_equal(single.x[0], x[0])
     with pytest.raises(ValueError, match="fs=250"):
-        SelfCut()(ECGRecord(x, 250.0, CANONICAL_LEADS))
+        SelfCut(fs=FS)(ECGRecord(x, 250.0, CANONICAL_LEADS))
     with pytest.raises(ValueError, match="channels"):
-        SelfCut()(x[:6])
+        SelfCut(fs=FS)(x[:6])
 
 
 # ----------------------------------------------------------------- CMSC / Interleave
@@ -83,7 +85,7 @@ def test_selfcut_numpy_and_record_input() -> None:
 def test_cmsc_segments_concatenate_to_input(n: int, h: int, b: int, c: int) -> None:
     x = batch(b, c, n * h)
     leads = CANONICAL_LEADS[:c]
-    views = CMSC(n, leads=leads)(x)
+    views = CMSC(n, leads=leads, fs=FS)(x)
     assert len(views) == n and all(v.x.shape == (b, c, h) for v in views)
     assert torch.equal(torch.cat([v.x for v in views], dim=-1), x)
     assert all(v.fs == 500.0 and v.leads == leads for v in views)
@@ -104,13 +106,13 @@ def test_interleaved_views_reinterleave_to_input(n: int, h: int, b: int, c: int)
 def test_split_remainder_and_length_errors(cls) -> None:
     x = batch(2, 12, 999)
     with pytest.raises(ValueError, match="remainder='drop'"):
-        cls(2)(x)
-    views = cls(2, remainder="drop")(x)
+        cls(2, fs=FS)(x)
+    views = cls(2, remainder="drop", fs=FS)(x)
     assert all(v.x.shape[-1] == 499 for v in views)
     with pytest.raises(ValueError, match="integer >= 2"):
         cls(1)
     with pytest.raises(ValueError, match="shorter than one sample"):
-        cls(4, leads=["I"])(torch.ones(1, 1, 3))
+        cls(4, leads=["I"], fs=FS)(torch.ones(1, 1, 3))
     with pytest.raises(ValueError, match="remainder"):
         cls(2, remainder="pad")
     with pytest.raises(TypeError, match="rlm"):
@@ -120,8 +122,8 @@ def test_split_remainder_and_length_errors(cls) -> None:
 @pytest.mark.parametrize("cls", [CMSC, Interleave])
 def test_split_rlm_masks_whole_leads_per_view(cls) -> None:
     x = batch(200, 12, 100)
-    views = cls(2, rlm=0.5)(x, generator=gen(1))
-    plain = cls(2)(x)
+    views = cls(2, rlm=0.5, fs=FS)(x, generator=gen(1))
+    plain = cls(2, fs=FS)(x)
     masks = []
     for v, ref in zip(views, plain, strict=True):
         zero = (v.x == 0).all(-1)  # (B, C)
@@ -139,9 +141,9 @@ def test_split_rlm_masks_whole_leads_per_view(cls) -> None:
 @pytest.mark.parametrize("cls", [CMSC, Interleave])
 def test_split_inplace_matches_copy_and_overwrites_input(cls) -> None:
     x = batch(8, 12, 300)
-    ref = cls(3, rlm=0.4)(x, generator=gen(2))
+    ref = cls(3, rlm=0.4, fs=FS)(x, generator=gen(2))
     y = x.clone()
-    out = cls(3, rlm=0.4)(y, generator=gen(2), inplace=True)
+    out = cls(3, rlm=0.4, fs=FS)(y, generator=gen(2), inplace=True)
     for a, b in zip(out, ref, strict=True):
         assert torch.equal(a.x, b.x)
     assert not torch.equal(y, x)  # masked leads were zeroed in the input
@@ -149,9 +151,9 @@ def test_split_inplace_matches_copy_and_overwrites_input(cls) -> None:
 
 def test_split_numpy_and_single_record() -> None:
     x = batch(1, 12, 400)[0].numpy()
-    a, b = CMSC(rlm=0.5)(x, generator=gen())
+    a, b = CMSC(rlm=0.5, fs=FS)(x, generator=gen())
     assert isinstance(a.x, np.ndarray) and a.x.shape == (12, 200)
-    a, b = Interleave()(x)
+    a, b = Interleave(fs=FS)(x)
     assert np.array_equal(a.x, x[:, 0::2]) and np.array_equal(b.x, x[:, 1::2])
 
 
@@ -179,7 +181,7 @@ def test_rlm_keep_one_and_rate() -> None:
 
 def test_rlm_on_views_inplace_and_errors() -> None:
     x = batch(50, 12, 64)
-    views = CMSC()(x.clone())
+    views = CMSC(fs=FS)(x.clone())
     masked = RandomLeadMasking(0.5)(views, generator=gen(5))
     assert isinstance(masked, tuple) and all(isinstance(v, View) for v in masked)
     one = RandomLeadMasking(0.5)(views[0], generator=gen(5))
@@ -200,10 +202,10 @@ def test_rlm_on_views_inplace_and_errors() -> None:
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: CMSC(rlm=0.5),
-        lambda: Interleave(rlm=RandomLeadMasking(0.5, keep_one=True)),
-        lambda: Stochastic(),
-        lambda: MultiView([AugmentationPipeline([GaussianNoise(1.0)]), AmplitudeScale(1.0)]),
+        lambda: CMSC(rlm=0.5, fs=FS),
+        lambda: Interleave(rlm=RandomLeadMasking(0.5, keep_one=True), fs=FS),
+        lambda: Stochastic(fs=FS),
+        lambda: MultiView([AugmentationPipeline([GaussianNoise(1.0)]), AmplitudeScale(1.0)], fs=FS),
     ],
 )
 def test_same_seed_same_views_and_per_record_randomness(make) -> None:
@@ -232,15 +234,15 @@ def test_stochastic_views_full_length_finite_and_different() -> None:
 
 def test_multiview_pipelines_and_errors() -> None:
     x = batch(4, 12, 200)
-    v1, v2 = MultiView([AmplitudeScale(1.0, scale=2.0), lambda t: t * 0.5])(x)
+    v1, v2 = MultiView([AmplitudeScale(1.0, scale=2.0), lambda t: t * 0.5], fs=FS)(x)
     torch.testing.assert_close(v1.x, 2 * x)
     torch.testing.assert_close(v2.x, 0.5 * x)
-    (v,) = MultiView(lambda t: View(t[:, :1], 500.0, ("I",)), n_views=1)(x)
+    (v,) = MultiView(lambda t: View(t[:, :1], 500.0, ("I",)), n_views=1, fs=FS)(x)
     assert v.leads == ("I",) and v.x.shape == (4, 1, 200)
     with pytest.raises(ValueError, match="n_views=3"):
         MultiView([AmplitudeScale(), AmplitudeScale()], n_views=3)
     with pytest.raises(ValueError, match="must return"):
-        MultiView(lambda t: t[..., :10])(x)
+        MultiView(lambda t: t[..., :10], fs=FS)(x)
     with pytest.raises(TypeError, match="not callable"):
         MultiView([1, 2])
 
@@ -249,9 +251,9 @@ def test_view_batch_errors() -> None:
     with pytest.raises(ValueError, match="NaN"):
         bad = batch(2, 12, 100)
         bad[1, 1, 1] = float("inf")
-        CMSC()(bad)
+        CMSC(fs=FS)(bad)
     with pytest.raises(TypeError, match="Generator"):
-        CMSC()(batch(), generator=1)
+        CMSC(fs=FS)(batch(), generator=1)
     with pytest.raises(ValueError, match="positive"):
         CMSC(fs=0)
 
@@ -259,7 +261,11 @@ def test_view_batch_errors() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_views_identical_on_cuda_with_cpu_generator() -> None:
     x = batch(8, 12, 1000)
-    for make in (lambda: CMSC(rlm=0.5), lambda: Interleave(rlm=0.5), lambda: Stochastic()):
+    for make in (
+        lambda: CMSC(rlm=0.5, fs=FS),
+        lambda: Interleave(rlm=0.5, fs=FS),
+        lambda: Stochastic(fs=FS),
+    ):
         cpu = make()(x, generator=gen(3))
         cuda = make()(x.cuda(), generator=gen(3))
         for a, b in zip(cpu, cuda, strict=True):

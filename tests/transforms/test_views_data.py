@@ -74,15 +74,15 @@ def test_item_kinds_tuple_mapping_and_tensor() -> None:
     x = torch.randn(12, 300)
     tup = [(x, 1), (x, 0)]
     a, _b, meta = (
-        DataLoader(ViewDataset(tup, SelfCut()), batch_size=2, collate_fn=collate_views)
+        DataLoader(ViewDataset(tup, SelfCut(fs=500.0)), batch_size=2, collate_fn=collate_views)
         .__iter__()
         .__next__()
     )
     assert a.x.shape == (2, 1, 300) and torch.equal(meta["target"], torch.tensor([1, 0]))
     maps = [{"signal": x.numpy(), "age": 60}, {"signal": x.numpy(), "age": 70}]
-    a, _b, meta = ViewCollate(CMSC())(maps)
+    a, _b, meta = ViewCollate(CMSC(fs=500.0))(maps)
     assert torch.equal(a.x[0], x[:, :150]) and torch.equal(meta["age"], torch.tensor([60, 70]))
-    a, _b, meta = ViewCollate(CMSC())([x, x])
+    a, _b, meta = ViewCollate(CMSC(fs=500.0))([x, x])
     assert a.x.shape == (2, 12, 150) and meta == {}
 
 
@@ -90,13 +90,13 @@ def test_errors() -> None:
     with pytest.raises(TypeError, match="ViewGenerator"):
         ViewDataset(records(2), lambda v: v)
     with pytest.raises(ValueError, match="fs=250"):
-        ViewDataset(records(2, fs=250.0), CMSC())[0]
+        ViewDataset(records(2, fs=250.0), CMSC(fs=500.0))[0]
     with pytest.raises(ValueError, match="differ in shape"):
-        ViewCollate(CMSC())([torch.randn(12, 300), torch.randn(12, 200)])
+        ViewCollate(CMSC(fs=500.0))([torch.randn(12, 300), torch.randn(12, 200)])
     with pytest.raises(KeyError, match="signal"):
-        ViewCollate(CMSC())([{"x": torch.randn(12, 300)}])
+        ViewCollate(CMSC(fs=500.0))([{"x": torch.randn(12, 300)}])
     with pytest.raises(TypeError, match=r"\(C, T\)"):
-        ViewCollate(CMSC())([torch.randn(300)])
+        ViewCollate(CMSC(fs=500.0))([torch.randn(300)])
     v = View(torch.zeros(12, 10), 500.0, CANONICAL_LEADS)
     w = View(torch.zeros(12, 10), 250.0, CANONICAL_LEADS)
     with pytest.raises(ValueError, match="differs across the batch"):
@@ -107,8 +107,9 @@ def test_view_collate_finite_check_can_be_skipped() -> None:
     bad = torch.randn(12, 300)
     bad[3, 7] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
-        ViewCollate(CMSC(rlm=0.5))([bad, torch.randn(12, 300)])
-    a, b, _ = ViewCollate(CMSC(rlm=0.5), check_finite=False, seed=0)([bad, torch.randn(12, 300)])
+        ViewCollate(CMSC(rlm=0.5, fs=500.0))([bad, torch.randn(12, 300)])
+    collate = ViewCollate(CMSC(rlm=0.5, fs=500.0), check_finite=False, seed=0)
+    a, b, _ = collate([bad, torch.randn(12, 300)])
     assert a.x.shape == b.x.shape == (2, 12, 150)
 
 
@@ -124,7 +125,7 @@ def test_view_collate_in_a_worker_stacks_into_shared_memory() -> None:
     for k, (a, b) in enumerate(got):
         batch = torch.stack([torch.from_numpy(r.signal) for r in recs[4 * k : 4 * k + 4]])
         g = torch.Generator().manual_seed(_seed(1, 0, 0, k))  # worker 0, batch k
-        ref_a, ref_b = CMSC(rlm=0.5)(batch, generator=g)
+        ref_a, ref_b = CMSC(rlm=0.5)(batch, fs=500.0, generator=g)
         assert torch.equal(a, ref_a.x) and torch.equal(b, ref_b.x)
     signals = [torch.from_numpy(r.signal) for r in recs[:3]]
     shared = _alloc.stack(signals, shared=True)
