@@ -12,28 +12,83 @@ Public API (re-exported explicitly; the submodules hold the rest):
 - :mod:`ecgfm.eval` — probes and metrics.
 - :mod:`ecgfm.hub` — pretrained cards, :func:`from_pretrained`, :func:`save_pretrained`,
   :func:`embed`.
+
+Every name is imported on first use (``ecgfm._lazy``): ``import ecgfm`` does not import torch,
+SciPy or scikit-learn; ``ecgfm.from_pretrained`` imports what loading a model needs.
 """
 
-from ecgfm import convert, data, distributed, eval, hub, leads, losses, models, signal, transforms
+from typing import TYPE_CHECKING
+
+from ecgfm._lazy import attach
 from ecgfm._version import __version__
-from ecgfm.hub import (
-    PretrainedCard,
-    PretrainedEncoder,
-    embed,
-    from_pretrained,
-    list_pretrained,
-    pretrained_card,
-    save_pretrained,
+
+if TYPE_CHECKING:
+    from ecgfm import (
+        convert,
+        data,
+        distributed,
+        eval,
+        hub,
+        leads,
+        losses,
+        models,
+        signal,
+        transforms,
+    )
+    from ecgfm.hub import (
+        PretrainedCard,
+        PretrainedEncoder,
+        embed,
+        from_pretrained,
+        list_pretrained,
+        pretrained_card,
+        save_pretrained,
+    )
+    from ecgfm.leads import (
+        CANONICAL_LEADS,
+        MissingLeadError,
+        normalize_lead_name,
+        normalize_lead_names,
+        select_leads,
+    )
+    from ecgfm.models import create_model, list_models
+    from ecgfm.signal import ECGRecord, as_signal, stack_records
+
+__getattr__, __dir__ = attach(
+    __name__,
+    submodules=[
+        "convert",
+        "data",
+        "distributed",
+        "eval",
+        "hub",
+        "leads",
+        "losses",
+        "models",
+        "signal",
+        "transforms",
+    ],
+    attributes={
+        "ecgfm.hub": [
+            "PretrainedCard",
+            "PretrainedEncoder",
+            "embed",
+            "from_pretrained",
+            "list_pretrained",
+            "pretrained_card",
+            "save_pretrained",
+        ],
+        "ecgfm.leads": [
+            "CANONICAL_LEADS",
+            "MissingLeadError",
+            "normalize_lead_name",
+            "normalize_lead_names",
+            "select_leads",
+        ],
+        "ecgfm.models": ["create_model", "list_models"],
+        "ecgfm.signal": ["ECGRecord", "as_signal", "stack_records"],
+    },
 )
-from ecgfm.leads import (
-    CANONICAL_LEADS,
-    MissingLeadError,
-    normalize_lead_name,
-    normalize_lead_names,
-    select_leads,
-)
-from ecgfm.models import create_model, list_models
-from ecgfm.signal import ECGRecord, as_signal, stack_records
 
 __all__ = [
     "CANONICAL_LEADS",

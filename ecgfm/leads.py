@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
-import torch
+
+from ecgfm._lazy import is_tensor
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "CANONICAL_LEADS",
@@ -171,7 +175,7 @@ def can_derive(target: Sequence[str], available: Sequence[str]) -> bool:
     return all(_recipe(t, avail) is not None for t in normalize_lead_names(target))
 
 
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 
 
 def select_leads(
@@ -227,7 +231,9 @@ def select_leads(
         recipes.append(r)
     if all(len(r) == 1 and r[0][1] == 1.0 for r in recipes):
         idx = [r[0][0] for r in recipes]
-        if isinstance(x, torch.Tensor):
+        if is_tensor(x):
+            import torch  # already loaded: x is a tensor
+
             return x.index_select(-2, torch.as_tensor(idx, device=x.device))
         return np.take(x, idx, axis=-2)
     parts = []
@@ -237,6 +243,8 @@ def select_leads(
             term = x[..., i, :] if c == 1.0 else x[..., i, :] * c
             acc = term if acc is None else acc + term
         parts.append(acc)
-    if isinstance(x, torch.Tensor):
+    if is_tensor(x):
+        import torch  # already loaded: x is a tensor
+
         return torch.stack(parts, dim=-2)
     return np.stack(parts, axis=-2).astype(x.dtype, copy=False)

@@ -3,5 +3,26 @@
 Pickled checkpoints are only ever opened with ``torch.load(..., weights_only=True)``.
 """
 
-from ecgfm.convert.ecgfounder import ecgfounder_state_dict_to_ecgfm, load_ecgfounder  # noqa: F401
-from ecgfm.convert.st_mem import load_st_mem_encoder, load_st_mem_pretrain  # noqa: F401
+from typing import TYPE_CHECKING
+
+from ecgfm._lazy import attach
+
+if TYPE_CHECKING:
+    from ecgfm.convert.ecgfounder import ecgfounder_state_dict_to_ecgfm, load_ecgfounder
+    from ecgfm.convert.st_mem import load_st_mem_encoder, load_st_mem_pretrain
+
+__getattr__, __dir__ = attach(
+    __name__,
+    submodules=["ecgfounder", "st_mem"],
+    attributes={
+        "ecgfm.convert.ecgfounder": ["ecgfounder_state_dict_to_ecgfm", "load_ecgfounder"],
+        "ecgfm.convert.st_mem": ["load_st_mem_encoder", "load_st_mem_pretrain"],
+    },
+)
+
+__all__ = [
+    "ecgfounder_state_dict_to_ecgfm",
+    "load_ecgfounder",
+    "load_st_mem_encoder",
+    "load_st_mem_pretrain",
+]

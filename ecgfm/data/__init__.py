@@ -16,15 +16,35 @@ Reading WFDB files in formats other than 16/61/80/160/24/32 needs ``pip install 
 See ``docs/data.md``.
 """
 
-from ecgfm.data._base import ECGDataset, RecordTransform
-from ecgfm.data.array import ArrayDataset
-from ecgfm.data.cinc2017 import CINC2017_CLASSES, CinC2017
-from ecgfm.data.collate import ECGBatch, collate_records
-from ecgfm.data.example import example_record
-from ecgfm.data.ptbxl import PTBXL, PTBXL_SPLITS
-from ecgfm.data.ptbxl_labels import PTBXL_LABEL_VIEWS, PTBXL_MI_TYPES
-from ecgfm.data.synthetic import DeepfakeECG
-from ecgfm.data.wfdb_reader import read_wfdb
+from typing import TYPE_CHECKING
+
+from ecgfm._lazy import attach
+
+if TYPE_CHECKING:
+    from ecgfm.data._base import ECGDataset, RecordTransform
+    from ecgfm.data.array import ArrayDataset
+    from ecgfm.data.cinc2017 import CINC2017_CLASSES, CinC2017
+    from ecgfm.data.collate import ECGBatch, collate_records
+    from ecgfm.data.example import example_record
+    from ecgfm.data.ptbxl import PTBXL, PTBXL_SPLITS
+    from ecgfm.data.ptbxl_labels import PTBXL_LABEL_VIEWS, PTBXL_MI_TYPES
+    from ecgfm.data.synthetic import DeepfakeECG
+    from ecgfm.data.wfdb_reader import read_wfdb
+
+__getattr__, __dir__ = attach(
+    __name__,
+    attributes={
+        "ecgfm.data._base": ["ECGDataset", "RecordTransform"],
+        "ecgfm.data.array": ["ArrayDataset"],
+        "ecgfm.data.cinc2017": ["CINC2017_CLASSES", "CinC2017"],
+        "ecgfm.data.collate": ["ECGBatch", "collate_records"],
+        "ecgfm.data.example": ["example_record"],
+        "ecgfm.data.ptbxl": ["PTBXL", "PTBXL_SPLITS"],
+        "ecgfm.data.ptbxl_labels": ["PTBXL_LABEL_VIEWS", "PTBXL_MI_TYPES"],
+        "ecgfm.data.synthetic": ["DeepfakeECG"],
+        "ecgfm.data.wfdb_reader": ["read_wfdb"],
+    },
+)
 
 __all__ = [
     "CINC2017_CLASSES",

@@ -12,27 +12,60 @@
 See ``docs/hub.md``.
 """
 
+from typing import TYPE_CHECKING
+
 import ecgfm.hub._builtin_cards  # noqa: F401  (registers the built-in entries)
-from ecgfm.hub._api import embed
-from ecgfm.hub._card import InputSpec, Metric, PretrainedCard, TrainingInfo, WeightsSpec
-from ecgfm.hub._errors import (
-    ArchitectureMismatchError,
-    PretrainedNotFoundError,
-    WeightsIntegrityError,
-    WeightsUnavailableError,
+from ecgfm._lazy import attach
+
+if TYPE_CHECKING:
+    from ecgfm.hub._api import embed
+    from ecgfm.hub._card import InputSpec, Metric, PretrainedCard, TrainingInfo, WeightsSpec
+    from ecgfm.hub._errors import (
+        ArchitectureMismatchError,
+        PretrainedNotFoundError,
+        WeightsIntegrityError,
+        WeightsUnavailableError,
+    )
+    from ecgfm.hub._io import bundled_weights_dirs, find_bundled_file, sha256_file
+    from ecgfm.hub._markdown import card_to_markdown
+    from ecgfm.hub._model import PretrainedEncoder
+    from ecgfm.hub._pretrained_registry import (
+        is_pretrained,
+        list_pretrained,
+        pretrained_card,
+        register_pretrained,
+        unregister_pretrained,
+    )
+    from ecgfm.hub._resolve import from_pretrained, load_ecgfounder_pretrained, load_st_mem
+    from ecgfm.hub._save import make_card, save_pretrained
+
+# The card modules (_card, _errors, _markdown, _pretrained_registry) are light; _api, _io,
+# _model, _resolve and _save import torch and are loaded on first use.
+__getattr__, __dir__ = attach(
+    __name__,
+    attributes={
+        "ecgfm.hub._api": ["embed"],
+        "ecgfm.hub._card": ["InputSpec", "Metric", "PretrainedCard", "TrainingInfo", "WeightsSpec"],
+        "ecgfm.hub._errors": [
+            "ArchitectureMismatchError",
+            "PretrainedNotFoundError",
+            "WeightsIntegrityError",
+            "WeightsUnavailableError",
+        ],
+        "ecgfm.hub._io": ["bundled_weights_dirs", "find_bundled_file", "sha256_file"],
+        "ecgfm.hub._markdown": ["card_to_markdown"],
+        "ecgfm.hub._model": ["PretrainedEncoder"],
+        "ecgfm.hub._pretrained_registry": [
+            "is_pretrained",
+            "list_pretrained",
+            "pretrained_card",
+            "register_pretrained",
+            "unregister_pretrained",
+        ],
+        "ecgfm.hub._resolve": ["from_pretrained", "load_ecgfounder_pretrained", "load_st_mem"],
+        "ecgfm.hub._save": ["make_card", "save_pretrained"],
+    },
 )
-from ecgfm.hub._io import bundled_weights_dirs, find_bundled_file, sha256_file
-from ecgfm.hub._markdown import card_to_markdown
-from ecgfm.hub._model import PretrainedEncoder
-from ecgfm.hub._pretrained_registry import (
-    is_pretrained,
-    list_pretrained,
-    pretrained_card,
-    register_pretrained,
-    unregister_pretrained,
-)
-from ecgfm.hub._resolve import from_pretrained, load_ecgfounder_pretrained, load_st_mem
-from ecgfm.hub._save import make_card, save_pretrained
 
 __all__ = [
     "ArchitectureMismatchError",

@@ -11,11 +11,27 @@ mean over ranks of the per-rank losses equals the single-process loss on the con
 batch, and DDP's gradient averaging yields the single-process gradient. See ``docs/losses.md``.
 """
 
-from ecgfm.losses.hybrid import HybridLoss, HybridLossOutput
-from ecgfm.losses.infonce import InfoNCELoss
-from ecgfm.losses.masked_reconstruction import MaskedReconstructionLoss
-from ecgfm.losses.patient_contrastive import PatientContrastiveLoss
-from ecgfm.losses.siglip import SigLIPLoss
+from typing import TYPE_CHECKING
+
+from ecgfm._lazy import attach
+
+if TYPE_CHECKING:
+    from ecgfm.losses.hybrid import HybridLoss, HybridLossOutput
+    from ecgfm.losses.infonce import InfoNCELoss
+    from ecgfm.losses.masked_reconstruction import MaskedReconstructionLoss
+    from ecgfm.losses.patient_contrastive import PatientContrastiveLoss
+    from ecgfm.losses.siglip import SigLIPLoss
+
+__getattr__, __dir__ = attach(
+    __name__,
+    attributes={
+        "ecgfm.losses.hybrid": ["HybridLoss", "HybridLossOutput"],
+        "ecgfm.losses.infonce": ["InfoNCELoss"],
+        "ecgfm.losses.masked_reconstruction": ["MaskedReconstructionLoss"],
+        "ecgfm.losses.patient_contrastive": ["PatientContrastiveLoss"],
+        "ecgfm.losses.siglip": ["SigLIPLoss"],
+    },
+)
 
 __all__ = [
     "HybridLoss",

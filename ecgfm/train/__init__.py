@@ -12,16 +12,37 @@
 - :mod:`~ecgfm.train.encoders` — :func:`load_encoder` for teachers and initialisations.
 """
 
-from ecgfm.train.checkpoint import export_encoder, load_checkpoint, save_checkpoint
-from ecgfm.train.distributed import DistInfo, init_distributed, wrap_ddp
-from ecgfm.train.encoders import load_encoder, state_fingerprint
-from ecgfm.train.loop import TrainConfig, fit
-from ecgfm.train.objectives import ContrastiveObjective, HybridObjective, SelfMISObjective
-from ecgfm.train.pretrain_data import DataSources, PretrainData
-from ecgfm.train.retrieval import knn_accuracy, retrieval_recall
-from ecgfm.train.sampler import StepSampler, step_generator
-from ecgfm.train.schedule import WarmupCosine, warmup_cosine_factor
-from ecgfm.train.teacher_cache import teacher_embeddings
+from typing import TYPE_CHECKING
+
+from ecgfm._lazy import attach
+
+if TYPE_CHECKING:
+    from ecgfm.train.checkpoint import export_encoder, load_checkpoint, save_checkpoint
+    from ecgfm.train.distributed import DistInfo, init_distributed, wrap_ddp
+    from ecgfm.train.encoders import load_encoder, state_fingerprint
+    from ecgfm.train.loop import TrainConfig, fit
+    from ecgfm.train.objectives import ContrastiveObjective, HybridObjective, SelfMISObjective
+    from ecgfm.train.pretrain_data import DataSources, PretrainData
+    from ecgfm.train.retrieval import knn_accuracy, retrieval_recall
+    from ecgfm.train.sampler import StepSampler, step_generator
+    from ecgfm.train.schedule import WarmupCosine, warmup_cosine_factor
+    from ecgfm.train.teacher_cache import teacher_embeddings
+
+__getattr__, __dir__ = attach(
+    __name__,
+    attributes={
+        "ecgfm.train.checkpoint": ["export_encoder", "load_checkpoint", "save_checkpoint"],
+        "ecgfm.train.distributed": ["DistInfo", "init_distributed", "wrap_ddp"],
+        "ecgfm.train.encoders": ["load_encoder", "state_fingerprint"],
+        "ecgfm.train.loop": ["TrainConfig", "fit"],
+        "ecgfm.train.objectives": ["ContrastiveObjective", "HybridObjective", "SelfMISObjective"],
+        "ecgfm.train.pretrain_data": ["DataSources", "PretrainData"],
+        "ecgfm.train.retrieval": ["knn_accuracy", "retrieval_recall"],
+        "ecgfm.train.sampler": ["StepSampler", "step_generator"],
+        "ecgfm.train.schedule": ["WarmupCosine", "warmup_cosine_factor"],
+        "ecgfm.train.teacher_cache": ["teacher_embeddings"],
+    },
+)
 
 __all__ = [
     "ContrastiveObjective",

@@ -11,58 +11,121 @@
   :class:`AugmentationPipeline` applies each op with its own probability.
 """
 
-from ecgfm.transforms import functional
-from ecgfm.transforms.augment import (
-    AddSine,
-    AmplitudeScale,
-    Augmentation,
-    AugmentationPipeline,
-    BaselineWander,
-    Cutout,
-    Flip,
-    GaussianNoise,
-    LeadErase,
-    PartialSine,
-    PartialWhiteNoise,
-    PowerlineNoise,
-    RandomBandPass,
-    RandomDrop,
-    RemapAugmentation,
-    TimeCrop,
-    TimeShift,
-    TimeWarp,
-    artifact_ops,
-    dual_view_ops,
-    moco_ops,
+from typing import TYPE_CHECKING
+
+from ecgfm._lazy import attach
+
+if TYPE_CHECKING:
+    from ecgfm.transforms import functional
+    from ecgfm.transforms.augment import (
+        AddSine,
+        AmplitudeScale,
+        Augmentation,
+        AugmentationPipeline,
+        BaselineWander,
+        Cutout,
+        Flip,
+        GaussianNoise,
+        LeadErase,
+        PartialSine,
+        PartialWhiteNoise,
+        PowerlineNoise,
+        RandomBandPass,
+        RandomDrop,
+        RemapAugmentation,
+        TimeCrop,
+        TimeShift,
+        TimeWarp,
+        artifact_ops,
+        dual_view_ops,
+        moco_ops,
+    )
+    from ecgfm.transforms.preprocessing import (
+        BandPass,
+        Compose,
+        Crop,
+        FitLength,
+        HighPass,
+        LowPass,
+        Notch,
+        Pad,
+        RemoveBaseline,
+        RepairNonFinite,
+        Resample,
+        SelectLeads,
+        Step,
+        ZScore,
+    )
+    from ecgfm.transforms.presets import Preset, UnknownPresetError, get_preset, list_presets
+    from ecgfm.transforms.views import (
+        CMSC,
+        Interleave,
+        MultiView,
+        RandomLeadMasking,
+        SelfCut,
+        Stochastic,
+        View,
+        ViewGenerator,
+    )
+    from ecgfm.transforms.views_data import ViewCollate, ViewDataset, collate_views
+
+__getattr__, __dir__ = attach(
+    __name__,
+    submodules=["functional"],
+    attributes={
+        "ecgfm.transforms.augment": [
+            "AddSine",
+            "AmplitudeScale",
+            "Augmentation",
+            "AugmentationPipeline",
+            "BaselineWander",
+            "Cutout",
+            "Flip",
+            "GaussianNoise",
+            "LeadErase",
+            "PartialSine",
+            "PartialWhiteNoise",
+            "PowerlineNoise",
+            "RandomBandPass",
+            "RandomDrop",
+            "RemapAugmentation",
+            "TimeCrop",
+            "TimeShift",
+            "TimeWarp",
+            "artifact_ops",
+            "dual_view_ops",
+            "moco_ops",
+        ],
+        "ecgfm.transforms.preprocessing": [
+            "BandPass",
+            "Compose",
+            "Crop",
+            "FitLength",
+            "HighPass",
+            "LowPass",
+            "Notch",
+            "Pad",
+            "RemoveBaseline",
+            "RepairNonFinite",
+            "Resample",
+            "SelectLeads",
+            "Step",
+            "ZScore",
+        ],
+        "ecgfm.transforms.presets": ["Preset", "UnknownPresetError", "get_preset", "list_presets"],
+        "ecgfm.transforms.views": [
+            "CMSC",
+            "Interleave",
+            "MultiView",
+            "RandomLeadMasking",
+            "SelfCut",
+            "Stochastic",
+            "View",
+            "ViewGenerator",
+        ],
+        "ecgfm.transforms.views_data": ["ViewCollate", "ViewDataset", "collate_views"],
+    },
 )
-from ecgfm.transforms.preprocessing import (
-    BandPass,
-    Compose,
-    Crop,
-    FitLength,
-    HighPass,
-    LowPass,
-    Notch,
-    Pad,
-    RemoveBaseline,
-    RepairNonFinite,
-    Resample,
-    SelectLeads,
-    Step,
-    ZScore,
-)
-from ecgfm.transforms.presets import Preset, UnknownPresetError, get_preset, list_presets
-from ecgfm.transforms.views import (
-    CMSC,
-    Interleave,
-    MultiView,
-    RandomLeadMasking,
-    SelfCut,
-    Stochastic,
-    View,
-    ViewGenerator,
-)
-from ecgfm.transforms.views_data import ViewCollate, ViewDataset, collate_views
 
 __all__ = [
     "CMSC",
