@@ -8,9 +8,15 @@ unless ``ECGFM_ALLOW_MISSING_SHARED=1`` is set, in which case they are skipped w
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# tests/_tolerance.py (float reordering tolerances) is importable from every test module
+# (pytest runs in importlib mode).
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ECGFM_SHARED", REPO.parent / "shared")).resolve()

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 from _loss_reference import infonce as infonce_ref
+from _tolerance import close_after_reordering
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,10 +110,12 @@ def test_chunked_equals_unchunked(chunk_size: int, options: dict) -> None:
     negatives = torch.randn(9, 16, generator=g, requires_grad=True)
     ref = InfoNCELoss(0.07, **options)(z0, z1, negatives)
     got = InfoNCELoss(0.07, chunk_size=chunk_size, **options)(z0, z1, negatives)
-    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)
+    # float32, chunked vs whole: dot products of 16, log-sum-exp over <= 2 * 40 + 9 logits,
+    # mean over <= 80 rows; gradients sum over the same logits once more.
+    close_after_reordering(got, ref, 16, 89, 80)
     tensors = (z0, z1, negatives)
     for a, b in zip(_grads(got, *tensors), _grads(ref, *tensors), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        close_after_reordering(a, b, 16, 89, 89)
 
 
 def test_chunked_gradcheck() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from _loss_reference import patient as patient_ref
+from _tolerance import close_after_reordering
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -121,9 +122,11 @@ def test_chunked_equals_unchunked(chunk_size: int, intra: bool) -> None:
     ids = torch.randint(0, 6, (32,), generator=g)
     ref = PatientContrastiveLoss(include_intra_view=intra)(z0, z1, ids)
     got = PatientContrastiveLoss(include_intra_view=intra, chunk_size=chunk_size)(z0, z1, ids)
-    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)
+    # float32, chunked vs whole: dot products of 12, log-sum-exp over <= 2 * 32 logits, mean
+    # over the positives of <= 64 rows (<= 64 each); gradients sum over the logits once more.
+    close_after_reordering(got, ref, 12, 64, 64 * 64)
     for a, b in zip(_grads(got, z0, z1), _grads(ref, z0, z1), strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        close_after_reordering(a, b, 12, 64, 64 * 64)
 
 
 @pytest.mark.parametrize("temperature", [1e-4, 1e3])

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from _loss_reference import siglip as siglip_ref
+from _tolerance import close_after_reordering
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -96,11 +97,13 @@ def test_chunked_equals_unchunked_value_and_gradient(chunk_size: int) -> None:
     bias = torch.tensor(-10.0, requires_grad=True)
     ref = SigLIPLoss()(z0, z1, scale, bias)
     got = SigLIPLoss(chunk_size=chunk_size)(z0, z1, scale, bias)
-    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)
+    # float32, chunked vs whole: dot products of 24, a sum over the 50 x 50 pair terms;
+    # gradients of z sum over 50 pairs, those of scale and bias over all 2,500.
+    close_after_reordering(got, ref, 24, 2500)
     for a, b in zip(
         _grads(got, z0, z1, scale, bias), _grads(ref, z0, z1, scale, bias), strict=True
     ):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+        close_after_reordering(a, b, 24, 2500)
 
 
 def test_chunked_gradcheck() -> None:

@@ -7,6 +7,7 @@ import logging
 import pytest
 import torch
 import torch.nn.functional as F
+from _tolerance import close_after_reordering, network_reduction_lengths
 from torch import nn
 
 from ecgfm.models import create_model
@@ -48,12 +49,15 @@ def test_chunked_equals_unchunked_equals_reference(in_channels: int) -> None:
     ref_map, ref = _reference(model, x)
     whole = optimize_for_inference(model, chunk_size=100)
     full_map, full = whole.forward_features(x), whole(x)
-    torch.testing.assert_close(full_map, ref_map, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(full, ref, atol=1e-5, rtol=1e-5)
+    # The fast path and chunking change the operation order (channels-last kernels, other
+    # batch sizes): float32 reordering through every layer of the network.
+    chain = network_reduction_lengths(model)
+    close_after_reordering(full_map, ref_map, *chain)
+    close_after_reordering(full, ref, *chain)
     for chunk in (1, 2, 3, 7, "auto"):
         fast = optimize_for_inference(model, chunk_size=chunk)
-        torch.testing.assert_close(fast(x), full, atol=1e-6, rtol=1e-6)
-        torch.testing.assert_close(fast.forward_features(x), full_map, atol=1e-6, rtol=1e-6)
+        close_after_reordering(fast(x), full, *chain)
+        close_after_reordering(fast.forward_features(x), full_map, *chain)
 
 
 def test_auto_chunk_size_follows_the_input_length_and_threads(
@@ -141,9 +145,12 @@ def test_int8_path_cosine_and_dtype(in_channels: int) -> None:
     assert out_map.shape == ref_map.shape and out_map.dtype == torch.float32
     assert F.cosine_similarity(out, ref).min() > 0.999
     assert not torch.equal(out, ref)
-    # chunking does not change the int8 result either (rows are quantised independently)
+    # chunking does not change the int8 result either (rows are quantised independently);
+    # the float32 layers between them may round differently with another batch size, and a
+    # last-bit difference can move a value to the next int8 step, so the bound is that of the
+    # quantisation against float32 above, not a float32 reordering bound
     one = optimize_for_inference(model, quantize="int8", int8_min_features=0, chunk_size=6)
-    torch.testing.assert_close(one(x), out, atol=1e-6, rtol=1e-6)
+    assert F.cosine_similarity(one(x), out).min() > 0.9999
 
 
 @needs_int8
