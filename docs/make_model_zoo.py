@@ -30,6 +30,13 @@ that reproduces it. Load any entry with `ecgfm.from_pretrained(name)`.
 """
 
 
+def _leads(leads: tuple[str, ...]) -> str:
+    """``12 leads`` for the full set, the names otherwise (``lead I``, ``leads I, II``)."""
+    if len(leads) == 12:
+        return "12 leads"
+    return ("lead " if len(leads) == 1 else "leads ") + ", ".join(leads)
+
+
 def _section(card_md: str) -> str:
     """A model card without its YAML front matter, headings shifted one level down."""
     body = card_md.split("---\n", 2)[2] if card_md.startswith("---\n") else card_md
@@ -52,7 +59,7 @@ def render() -> str:
             else "your own file"
         )
         lines.append(
-            f"| `{c.name}` | `{c.arch}` | {len(c.input.leads)} leads, {c.input.fs:g} Hz, "
+            f"| `{c.name}` | `{c.arch}` | {_leads(c.input.leads)}, {c.input.fs:g} Hz, "
             f"{c.input.length} samples | {c.embed_dim} | {source} | {c.license} |"
         )
     lines.append("")
