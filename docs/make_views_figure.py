@@ -1,12 +1,13 @@
 """Regenerate the figures of docs/views.md from PTB-XL record 1 (500 Hz, 12 leads, 10 s).
 
-Run from the repository root (needs the ``plot`` and ``data`` extras: matplotlib, wfdb)::
+Run from the repository root (needs the ``plot`` extra, matplotlib)::
 
-    python docs/make_views_figure.py [--record ../shared/data/ptbxl/records500/00000/00001_hr]
+    python docs/make_views_figure.py [--record path/to/a/wfdb/record]
 
-The record is read directly with wfdb (units mV). Without ``--record`` the script looks in
-``../shared/data`` next to the repository and falls back to the copy bundled in
-``ecgfm/_assets``. Writes ``docs/img/ptbxl_00001_paper.png`` and ``docs/img/views_*.png``.
+Without ``--record`` the record bundled with ecgfm is used (:func:`ecgfm.data.example_record`,
+PTB-XL ``00001_hr``); with it, any WFDB record read by :func:`ecgfm.data.read_wfdb`. The views
+take the record's sampling rate from the record itself. Writes
+``docs/img/ptbxl_00001_paper.png`` and ``docs/img/views_*.png``.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np
 import torch
-import wfdb
 
-from ecgfm.leads import CANONICAL_LEADS, select_leads
+from ecgfm.data import example_record, read_wfdb
+from ecgfm.leads import CANONICAL_LEADS
 from ecgfm.plot import plot_ecg, plot_views
 from ecgfm.transforms.augment import AugmentationPipeline, moco_ops
 from ecgfm.transforms.views import (
@@ -35,29 +35,23 @@ from ecgfm.transforms.views import (
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "docs" / "img"
-CANDIDATES = (
-    REPO.parent / "shared" / "data" / "ptbxl" / "records500" / "00000" / "00001_hr",
-    REPO / "ecgfm" / "_assets" / "00001_hr",
-)
-
-
-def read_record(path: Path) -> tuple[np.ndarray, float]:
-    """PTB-XL record as float32 mV ``(12, T)`` in canonical lead order, and its fs."""
-    rec = wfdb.rdrecord(str(path))
-    units = {u.lower() for u in rec.units}
-    if units != {"mv"}:
-        raise ValueError(f"{path}: expected units mV, got {rec.units}")
-    x = rec.p_signal.T.astype(np.float32)
-    return select_leads(x, rec.sig_name, CANONICAL_LEADS), float(rec.fs)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--record", type=Path, default=None, help="WFDB record path (no ext.)")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="WFDB record path (no extension); default: the bundled PTB-XL record 1",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    path = args.record or next(p for p in CANDIDATES if p.with_suffix(".hea").exists())
-    x, fs = read_record(path)
+    if args.record is None:
+        record = example_record()
+    else:
+        record = read_wfdb(args.record, leads=CANONICAL_LEADS)
+    x, fs = record.signal, record.fs
     OUT.mkdir(parents=True, exist_ok=True)
 
     fig = plot_ecg(x, fs, title="PTB-XL record 1 (500 Hz, 10 s) on ECG paper")
@@ -65,18 +59,15 @@ def main() -> None:
 
     show = ["I", "II", "V1", "V2", "V5", "V6"]
     runs = {
-        "selfcut": (SelfCut(fs=fs), ["lead I", "12-lead (untouched)"]),
-        "cmsc": (CMSC(rlm=0.5, fs=fs), ["segment 1 + RLM", "segment 2 + RLM"]),
-        "interleave": (Interleave(rlm=0.5, fs=fs), ["even samples + RLM", "odd samples + RLM"]),
-        "stochastic": (Stochastic(fs=fs), ["stochastic view 1", "stochastic view 2"]),
-        "moco": (
-            MultiView(AugmentationPipeline(moco_ops(fs)), fs=fs),
-            ["MoCo view 1", "MoCo view 2"],
-        ),
+        "selfcut": (SelfCut(), ["lead I", "12-lead (untouched)"]),
+        "cmsc": (CMSC(rlm=0.5), ["segment 1 + RLM", "segment 2 + RLM"]),
+        "interleave": (Interleave(rlm=0.5), ["even samples + RLM", "odd samples + RLM"]),
+        "stochastic": (Stochastic(), ["stochastic view 1", "stochastic view 2"]),
+        "moco": (MultiView(AugmentationPipeline(moco_ops(fs))), ["MoCo view 1", "MoCo view 2"]),
     }
     for name, (gen, titles) in runs.items():
         generator = torch.Generator().manual_seed(args.seed)
-        views = gen(torch.from_numpy(x), generator=generator)
+        views = gen(record, generator=generator)  # the record carries its rate
         fig = plot_views(
             x,
             views,

@@ -167,6 +167,20 @@ def check_finite(x: torch.Tensor, what: str) -> None:
     )
 
 
+def _container_hint(x: object) -> str:
+    """What to do with a container that is not an array (for the error of :func:`as_batch`)."""
+    if all(hasattr(x, k) for k in ("x", "fs", "leads")):  # a View
+        return "; for a view pass its signal with its rate: (view.x, fs=view.fs)"
+    if isinstance(x, (list, tuple)):
+        if x and all(hasattr(r, "signal") and hasattr(r, "fs") for r in x):
+            return (
+                "; stack the records into a batch (np.stack([r.signal for r in records]), "
+                "passing their fs=) or feed them through ViewCollate"
+            )
+        return "; convert it with np.asarray(x, dtype=np.float32) (channels first)"
+    return ""
+
+
 def as_batch(
     x: object,
     what: str,
@@ -209,7 +223,7 @@ def as_batch(
     else:
         raise TypeError(
             f"{what}: expected a numpy array or torch tensor (C, T) or (B, C, T), got "
-            f"{type(x).__name__}"
+            f"{type(x).__name__}{_container_hint(x)}"
         )
     if t.ndim not in (2, 3):
         hint = " — for a single lead use x[None, :]" if t.ndim == 1 else ""

@@ -53,7 +53,8 @@ def resolve_rate(
     """Resolve the sampling rate of ``x`` for the transform ``what``.
 
     Args:
-        x: an ``ECGRecord``, or an array / tensor ``(C, T)`` / ``(B, C, T)``.
+        x: an ``ECGRecord``, or an array / tensor ``(C, T)`` / ``(B, C, T)``; anything else
+            is returned as it is, for the caller's input check to refuse.
         fs: the ``fs=`` given with the call (``None``: not given).
         built_fs: the rate the transform was built for (``None``: built for any rate).
         what: the transform's name, for messages (e.g. ``"CMSC"``).
@@ -75,6 +76,8 @@ def resolve_rate(
             )
         rate, signal = x.fs, x.signal
         source = f"the record is sampled at {rate:g} Hz"
+    elif not isinstance(x, (np.ndarray, torch.Tensor)):
+        return RatedInput(x, given or built_fs, None)  # not a signal: as_batch says so
     elif given is not None:
         rate, signal = given, x
         source = f"fs={rate:g} was passed with the call"
@@ -98,12 +101,8 @@ def resolve_rate(
     return RatedInput(signal, rate, x if isinstance(x, ECGRecord) else None)
 
 
-def _kind(x: Any) -> str:
-    if isinstance(x, np.ndarray):
-        return "numpy array"
-    if isinstance(x, torch.Tensor):
-        return "torch tensor"
-    return type(x).__name__
+def _kind(x: np.ndarray | torch.Tensor) -> str:
+    return "numpy array" if isinstance(x, np.ndarray) else "torch tensor"
 
 
 def common_rate(rates: Iterable[float | None], what: str, fs: float | None = None) -> float | None:
