@@ -9,11 +9,49 @@ from torch import nn
 
 from ecgfm.losses._checks import check_all_finite, check_positive
 
-__all__ = ["MaskedReconstructionLoss"]
+__all__ = ["MaskedReconstructionLoss", "masked_reconstruction_loss", "normalize_patches"]
 
 _NAME = "MaskedReconstructionLoss"
 
 Metric = Literal["mse", "l1"]
+
+
+def normalize_patches(patches: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Per-patch standardisation ``(x - mean) / sqrt(var + eps)`` over the last axis.
+
+    ``patches`` ``(..., P)``; the variance is the unbiased one, as in the official MAE / ST-MEM
+    ``norm_pix_loss``. Used by :class:`MaskedReconstructionLoss` (``norm_pix=True``) and by the
+    pre-training models' ``target`` (``norm_pix_loss``).
+    """
+    mean = patches.mean(dim=-1, keepdim=True)
+    var = patches.var(dim=-1, keepdim=True)
+    return (patches - mean) / torch.sqrt(var + eps)
+
+
+def masked_reconstruction_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None, metric: Metric
+) -> torch.Tensor:
+    """Mean over masked patches of the per-patch mean squared / absolute error.
+
+    The computation of :class:`MaskedReconstructionLoss` without its input checks (the
+    pre-training models call it on tensors they built themselves).
+
+    Args:
+        pred, target: ``(B, *N, P)`` patches.
+        mask: ``(B, *N)``, 1 = masked (counted); ``None`` counts every patch.
+        metric: ``"mse"`` or ``"l1"``.
+    """
+    diff = pred - target
+    if metric == "mse":
+        err = diff.square().mean(dim=-1)
+    elif metric == "l1":
+        err = diff.abs().mean(dim=-1)
+    else:
+        raise ValueError(f"{_NAME}: metric must be 'mse' or 'l1', got {metric!r}")
+    if mask is None:
+        return err.mean()
+    weight = mask.to(err.dtype)
+    return (err * weight).sum() / weight.sum()
 
 
 class MaskedReconstructionLoss(nn.Module):
@@ -86,15 +124,8 @@ class MaskedReconstructionLoss(nn.Module):
         with torch.autocast(device_type=pred.device.type, enabled=False):
             pred32, target32 = _upcast(pred), _upcast(target.detach())
             if self.norm_pix:
-                mean = target32.mean(dim=-1, keepdim=True)
-                var = target32.var(dim=-1, keepdim=True)
-                target32 = (target32 - mean) / torch.sqrt(var + self.eps)
-            diff = pred32 - target32
-            err = (diff.square() if self.metric == "mse" else diff.abs()).mean(dim=-1)
-            if mask is None:
-                return err.mean()
-            weight = mask.to(err.dtype)
-            return (err * weight).sum() / weight.sum()
+                target32 = normalize_patches(target32, self.eps)
+            return masked_reconstruction_loss(pred32, target32, mask, self.metric)
 
     def _check(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> None:
         for name, x in (("pred", pred), ("target", target)):

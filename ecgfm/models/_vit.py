@@ -31,8 +31,6 @@ __all__ = [
     "MaskingIds",
     "Mlp",
     "drop_path_schedule",
-    "masked_patch_loss",
-    "normalize_patches",
     "random_masking",
     "sincos_table",
 ]
@@ -347,26 +345,3 @@ class MaskedReconstructionOutput(NamedTuple):
     target: torch.Tensor
     mask: torch.Tensor
     loss: torch.Tensor | None
-
-
-def masked_patch_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str
-) -> torch.Tensor:
-    """Mean over masked patches of the per-patch mean squared (``"mse"``) or absolute
-    (``"l1"``) error; ``pred``/``target`` (B, C, N, P), ``mask`` (B, C, N)."""
-    if kind == "mse":
-        per_patch = (pred - target).pow(2).mean(dim=-1)
-    elif kind == "l1":
-        per_patch = (pred - target).abs().mean(dim=-1)
-    else:
-        raise ValueError(f"unknown reconstruction loss {kind!r}; expected 'mse' or 'l1'")
-    # Callers only ask for the loss when patches were masked, so the sum is positive.
-    return (per_patch * mask).sum() / mask.sum()
-
-
-def normalize_patches(patches: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Per-patch standardisation ``(x - mean) / sqrt(var + eps)`` over the last axis, with the
-    unbiased variance (as the official ST-MEM / MAE ``norm_pix_loss``)."""
-    mean = patches.mean(dim=-1, keepdim=True)
-    var = patches.var(dim=-1, keepdim=True)
-    return (patches - mean) / torch.sqrt(var + eps)

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ecgfm.leads import CANONICAL_LEADS, normalize_lead_names
+from ecgfm.losses.masked_reconstruction import masked_reconstruction_loss, normalize_patches
 from ecgfm.models._base import check_encoder_input
 from ecgfm.models._registry import register_model
 from ecgfm.models._vit import (
@@ -41,8 +42,6 @@ from ecgfm.models._vit import (
     MaskedReconstructionOutput,
     MaskingIds,
     drop_path_schedule,
-    masked_patch_loss,
-    normalize_patches,
     random_masking,
     sincos_table,
 )
@@ -330,7 +329,7 @@ class HLPretrain(nn.Module):
         target = self.target(x)
         mask = ids.mask.unsqueeze(1).expand(-1, self.num_leads, -1)
         masked_any = (self.mask_ratio if mask_ratio is None else mask_ratio) > 0
-        loss = masked_patch_loss(pred, target, mask, "l1") if masked_any else None
+        loss = masked_reconstruction_loss(pred, target, mask, "l1") if masked_any else None
         return MaskedReconstructionOutput(pred, target, mask, loss)
 
     def forward_contrastive(self, x: torch.Tensor) -> torch.Tensor:

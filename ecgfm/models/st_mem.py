@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ecgfm.leads import CANONICAL_LEADS, normalize_lead_names
+from ecgfm.losses.masked_reconstruction import masked_reconstruction_loss, normalize_patches
 from ecgfm.models._base import check_encoder_input
 from ecgfm.models._registry import register_model
 from ecgfm.models._vit import (
@@ -38,8 +39,6 @@ from ecgfm.models._vit import (
     MaskedReconstructionOutput,
     MaskingIds,
     drop_path_schedule,
-    masked_patch_loss,
-    normalize_patches,
     random_masking,
     sincos_table,
 )
@@ -401,7 +400,7 @@ class STMEMPretrain(nn.Module):
         pred = self.forward_decoder(latent, ids.ids_restore)
         target = self.target(x)
         masked_any = (self.mask_ratio if mask_ratio is None else mask_ratio) > 0
-        loss = masked_patch_loss(pred, target, ids.mask, "mse") if masked_any else None
+        loss = masked_reconstruction_loss(pred, target, ids.mask, "mse") if masked_any else None
         return MaskedReconstructionOutput(pred, target, ids.mask, loss)
 
 
