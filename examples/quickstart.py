@@ -10,7 +10,10 @@ reported by the reader), then ``model.embed`` brings it to the model's input con
 is selected (or derived), the signal is resampled to 500 Hz, filtered (notch, band-pass 0.67-40
 Hz, baseline removal), cut into 10 s windows and z-scored; the window embeddings of a record
 are averaged into one 1024-d vector. Records without lead I (or the leads to derive it) or
-shorter than the model needs are reported and counted, never skipped silently.
+shorter than the model needs are reported and counted, never skipped silently. The command
+line does the same (``--rename`` is one option shared with it)::
+
+    ecgfm embed selfmis-lead1 ../shared/data/cinc2017/A00001 --rename ECG=I -o emb.npz
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import numpy as np
 
 import ecgfm
+from ecgfm.cli import add_rename_argument, command_line_interface
 from ecgfm.data import example_record, read_wfdb
 
 
@@ -29,18 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("records", nargs="*", help="WFDB record paths (default: bundled record)")
     parser.add_argument("--model", default="selfmis-lead1", help="pretrained entry or directory")
     parser.add_argument("--out", default=None, help="write the embeddings to this .npz file")
-    parser.add_argument(
-        "--rename",
-        action="append",
-        default=[],
-        metavar="CHANNEL=LEAD",
-        help="name a channel whose header does not say its lead (e.g. ECG=I for CinC 2017)",
-    )
+    add_rename_argument(parser)  # the same --rename CHANNEL=LEAD as `ecgfm embed`
     args = parser.parse_args(argv)
-    rename = dict(r.split("=", 1) for r in args.rename if "=" in r)
-    if len(rename) != len(args.rename):
-        parser.error(f"--rename takes CHANNEL=LEAD, got {args.rename}")
+    with command_line_interface():  # error advice names this script's flags, not arguments
+        return _run(args)
 
+
+def _run(args: argparse.Namespace) -> int:
     model = ecgfm.from_pretrained(args.model)  # bundled file, sha256-verified before loading
     spec = model.card.input
     print(
@@ -58,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             if path is None:
                 rec = example_record()
             else:
-                rec = read_wfdb(path, nan_policy="zero", rename=rename)
+                rec = read_wfdb(path, nan_policy="zero", rename=args.rename)
             emb = model.embed(rec.signal, fs=rec.fs, leads=rec.leads)
         except (OSError, ValueError) as err:  # unreadable file, missing lead, too short, ...
             failed.append(path)

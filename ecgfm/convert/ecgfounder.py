@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from ecgfm._interface import advice
 from ecgfm.models._registry import create_model
 from ecgfm.models.net1d import ECGFOUNDER_NET1D_ARGS, Net1D
 
@@ -297,23 +298,27 @@ def check_batchnorm_choice(state: Mapping[str, Any], *, use_bn: bool) -> str | N
         return None
     n = len(layers)
     tracked, changed = _bn_evidence(layers)
+    # The advice names what the caller can change: an argument in Python, a flag on the CLI.
+    with_bn = advice(python="use_bn=True", cli="--use-bn")
+    without_bn = advice(python="use_bn=False", cli="no --use-bn")
     if use_bn:
         if tracked or changed:
             return None
         return (
-            f"use_bn=True but all {n} BatchNorm layers of the checkpoint are at their initial "
+            f"{with_bn} but all {n} BatchNorm layers of the checkpoint are at their initial "
             "values (running mean 0, var 1, weight 1, bias 0, num_batches_tracked 0): they "
-            "were never trained, so the checkpoint was most likely trained with use_bn=False "
-            "(like every official ECGFounder checkpoint); load it with use_bn=False"
+            "were never trained, so the checkpoint was most likely trained without BatchNorm "
+            "(like every official ECGFounder checkpoint); "
+            + advice(python="load it with use_bn=False", cli="convert it without --use-bn")
         )
     drop = (
-        f"the checkpoint's {n} BatchNorm layers are dropped (use_bn=False). If it was trained "
-        "with BatchNorm, pass use_bn=True: the outputs are WRONG otherwise, without any error"
+        f"The checkpoint's {n} BatchNorm layers are dropped ({without_bn}). If it was trained "
+        f"with BatchNorm, pass {with_bn}: the outputs are WRONG otherwise, without any error"
     )
     if tracked:
         return (
             f"{tracked} of {n} BatchNorm layers have num_batches_tracked > 0, i.e. they ran in "
-            "training mode, which the official Net1D does only with use_bn=True: this "
+            "training mode, which the official Net1D does only when it applies BatchNorm: this "
             f"checkpoint was almost certainly trained WITH BatchNorm. {drop}"
         )
     if changed:
@@ -321,11 +326,11 @@ def check_batchnorm_choice(state: Mapping[str, Any], *, use_bn: bool) -> str | N
             f"{changed} of {n} BatchNorm layers hold running statistics or affine parameters "
             "away from their initial values (num_batches_tracked is 0): this checkpoint may "
             f"have been trained WITH BatchNorm; the file cannot prove it either way. {drop}. "
-            "Official ECGFounder checkpoints use use_bn=False"
+            "Official ECGFounder checkpoints do not apply BatchNorm"
         )
     return (
         f"{drop}. Their tensors are at their initial values, as in the official ECGFounder "
-        "checkpoints (use_bn=False); the file cannot prove how it was trained"
+        "checkpoints (no BatchNorm applied); the file cannot prove how it was trained"
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ecgfm._interface import advice
 from ecgfm.data._wfdb_decode import INVALID_SAMPLE, decode_numpy, decode_wfdb, numpy_decodable
 from ecgfm.data._wfdb_header import WfdbHeader, read_wfdb_header
 from ecgfm.leads import normalize_lead_name, normalize_lead_names, select_leads
@@ -74,8 +75,9 @@ def _lead_names(
     originals = [ch.name for ch in header.channels]
     unknown_keys = [k for k in rename if k not in originals]
     if unknown_keys:
+        flag = advice(python="rename=", cli="--rename")
         raise ValueError(
-            f"{what}: rename= names channels {unknown_keys} that are not in the record; its "
+            f"{what}: {flag} names channels {unknown_keys} that are not in the record; its "
             f"channels are {originals}"
         )
     names: list[str] = []
@@ -90,10 +92,14 @@ def _lead_names(
         try:
             canonical = normalize_lead_name(target)
         except ValueError:
+            how = advice(
+                python=f"rename={{{orig!r}: '<lead>'}} to say which lead it is (e.g. 'I' for "
+                "the single AliveCor channel of PhysioNet/CinC 2017, or use ecgfm.data.CinC2017)",
+                cli=f"--rename {orig}=<lead> to say which lead it is (e.g. --rename {orig}=I for "
+                "the single AliveCor channel of PhysioNet/CinC 2017)",
+            )
             raise ValueError(
-                f"{what}: channel {i} is named {orig!r}, which is not an ECG lead name. Pass "
-                f"rename={{{orig!r}: '<lead>'}} to say which lead it is (e.g. 'I' for the "
-                "single AliveCor channel of PhysioNet/CinC 2017, or use ecgfm.data.CinC2017)"
+                f"{what}: channel {i} is named {orig!r}, which is not an ECG lead name. Pass {how}"
             ) from None
         if orig in rename:
             applied[orig] = canonical
@@ -214,8 +220,11 @@ def read_wfdb(
     if n_bad and nan_policy == "raise":
         raise ValueError(
             f"{what}: {n_bad} invalid samples (WFDB missing-sample value) or NaN/Inf; pass "
-            "nan_policy='zero' to replace them by 0 (logged and counted in "
-            "meta['nonfinite_repaired'])"
+            + advice(
+                python="nan_policy='zero' to replace them by 0 (logged and counted in "
+                "meta['nonfinite_repaired'])",
+                cli="--nan-policy zero to replace them by 0 (counted in the summary)",
+            )
         )
     if n_bad:
         signal, n_bad = repair_nonfinite(signal, what=what)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +14,29 @@ from ecgfm.hub._card import PretrainedCard, WeightsSpec
 from ecgfm.hub._io import load_state_dict_strict, sha256_file
 from ecgfm.hub._model import count_parameters
 
-__all__ = ["card_for_converted", "st_mem_encoder_from_official"]
+__all__ = ["card_for_converted", "converted_name", "st_mem_encoder_from_official"]
+
+# architecture of an official card -> the family prefix of names derived for converted files
+_FAMILY = {
+    "net1d_ecgfounder": "ecgfounder",
+    "net1d_ecgfounder_lead1": "ecgfounder",
+    "st_mem_vit_base": "st-mem",
+}
+
+
+def converted_name(official: PretrainedCard, source: str | os.PathLike[str]) -> str:
+    """A card name for a converted file that is not the official model: after the file.
+
+    The file name, lower-cased with runs of other characters turned into ``-``, prefixed by
+    the family (``ecgfounder``, ``st-mem``) unless it already starts with it:
+    ``st_mem_small_encoder.pth`` -> ``st-mem-small-encoder``, ``my_run.pth`` ->
+    ``ecgfounder-my-run``.
+    """
+    family = _FAMILY.get(official.arch, official.name)
+    stem = re.sub(r"[^a-z0-9.]+", "-", Path(source).stem.lower()).strip("-.")
+    if not stem:
+        return f"{family}-converted"
+    return stem if stem.startswith(family) else f"{family}-{stem}"
 
 
 def card_for_converted(
@@ -29,7 +52,10 @@ def card_for_converted(
     ``name`` is given). A checkpoint of another configuration (e.g. a smaller Net1D trained
     with the official code) keeps the official card's provenance, licence and preprocessing,
     with the architecture arguments, width and parameter count of the model, and says so in
-    its description. The sha256 of the source file is recorded in the description.
+    its description; it is named after the file (:func:`converted_name`) unless ``name`` is
+    given, never after the official model it is not. The same holds for a file of the released
+    configuration whose sha256 differs from the one the official card records. The sha256 of
+    the source file is recorded in the description.
     """
     arch = getattr(model, "arch_name", None)
     if arch is None:
@@ -41,9 +67,12 @@ def card_for_converted(
         and args == dict(official.arch_args)
         and count_parameters(model) == official.num_params
     )
+    official_file = official.weights.sha256 is None or official.weights.sha256 == digest
+    if name is None:
+        name = official.name if same and official_file else converted_name(official, source)
     note = f"Converted by ecgfm from {Path(source).name} (sha256 {digest})."
     changes: dict[str, object] = {
-        "name": name or official.name,
+        "name": name,
         "description": f"{official.description} {note}".strip(),
         # The local copy is described by save_pretrained; keep only the licence constraint.
         "weights": WeightsSpec(

@@ -16,6 +16,7 @@ in :mod:`ecgfm.convert`.
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecgfm._interface import advice
 from ecgfm.hub._card import PretrainedCard
 from ecgfm.hub._errors import (
     ArchitectureMismatchError,
@@ -32,7 +34,7 @@ from ecgfm.hub._errors import (
     WeightsIntegrityError,
     WeightsUnavailableError,
 )
-from ecgfm.hub._hf import hf_download, parse_hf_id
+from ecgfm.hub._hf import REPO_ID_PATTERN, hf_download, parse_hf_id
 from ecgfm.hub._io import (
     bundled_weights_dirs,
     check_storage_dtype,
@@ -42,12 +44,20 @@ from ecgfm.hub._io import (
     verify_sha256,
 )
 from ecgfm.hub._model import PretrainedEncoder
-from ecgfm.hub._pretrained_registry import _suggestion, is_pretrained, pretrained_card
+from ecgfm.hub._pretrained_registry import (
+    _suggestion,
+    is_pretrained,
+    list_pretrained,
+    pretrained_card,
+)
 from ecgfm.hub._save import CONFIG_NAME, FORMAT_VERSION, WEIGHTS_NAME
 
 __all__ = ["from_pretrained", "load_ecgfounder_pretrained", "load_st_mem"]
 
 logger = logging.getLogger(__name__)
+
+# weights.format -> the `ecgfm convert` kind that reads it
+_CONVERTER = {"ecgfounder": "ecgfounder", "st-mem": "st-mem"}
 
 _DTYPES = {
     None: None,
@@ -152,7 +162,8 @@ def _from_card(
     if checkpoint_path is not None:
         path = Path(checkpoint_path).expanduser()
         if not path.is_file():
-            raise WeightsUnavailableError(f"checkpoint_path {path} does not exist")
+            flag = advice(python="checkpoint_path", cli="--checkpoint-path")
+            raise WeightsUnavailableError(f"{flag} {path} does not exist (or is not a file)")
         return _load_card_file(card, path, local=True)
     if w.format == "ecgfm" and w.file is not None and revision is None:
         bundled = find_bundled_file(w.file)
@@ -175,10 +186,14 @@ def _from_card(
         if not w.redistributable
         else f"licence {card.license}"
     )
+    how = advice(
+        python=f"ecgfm.from_pretrained({card.name!r}, checkpoint_path='path/to/file')",
+        cli=f"`ecgfm embed {card.name} ... --checkpoint-path FILE`, or convert it once with "
+        f"`ecgfm convert {_CONVERTER.get(w.format, w.format)} FILE DIR` and use DIR",
+    )
     raise WeightsUnavailableError(
         f"{card.name!r}: these weights are not bundled or hosted by ecgfm ({why}). Obtain the "
-        f"file yourself — {hint} — and pass it: ecgfm.from_pretrained({card.name!r}, "
-        "checkpoint_path='path/to/file')"
+        f"file yourself — {hint} — and pass it: {how}"
     )
 
 
@@ -199,9 +214,87 @@ def _load_card_file(card: PretrainedCard, path: Path, *, local: bool) -> nn.Modu
     return st_mem_encoder_from_official(path, in_leads=card.input.leads)
 
 
-def _finish(model: nn.Module, card: PretrainedCard, device: Any, dtype: Any) -> PretrainedEncoder:
-    if dtype not in _DTYPES:
+def _check_dtype(dtype: Any) -> None:
+    try:
+        known = dtype in _DTYPES
+    except TypeError:  # unhashable
+        known = False
+    if not known:
         raise ValueError(f"dtype must be float32, float16 or bfloat16 (or None), got {dtype!r}")
+
+
+def available_devices() -> list[str]:
+    """The torch devices this process can use: ``cpu``, then ``cuda:N`` and ``mps`` if present."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def _device_problem(dev: torch.device) -> str | None:
+    """Why ``dev`` cannot hold the model in this process (``None``: it can)."""
+    if dev.type == "cpu":
+        return None
+    if dev.type == "meta":
+        return "the meta device holds no values, so weights cannot be loaded onto it"
+    if dev.type == "cuda":
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+            return f"this PyTorch ({torch.__version__}) was built without CUDA support"
+        if not torch.cuda.is_available():
+            return "PyTorch sees no CUDA GPU (driver, CUDA_VISIBLE_DEVICES)"
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            return f"there are {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        return None
+    backend = getattr(torch, dev.type, None)
+    if dev.type == "mps":
+        backend = getattr(torch.backends, "mps", None)
+    is_available = getattr(backend, "is_available", None)
+    if is_available is None or not is_available():
+        return f"PyTorch has no usable {dev.type!r} backend in this process"
+    return None
+
+
+def check_device(device: Any) -> torch.device | None:
+    """``device`` as a :class:`torch.device` after checking that it exists here.
+
+    Raises:
+        TypeError: not a string, an int (CUDA index), a ``torch.device`` or ``None``.
+        ValueError: not a device name, or a device this process cannot use; the message lists
+            the devices that are available.
+    """
+    if device is None:
+        return None
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise TypeError(
+            "device must be a string such as 'cpu' or 'cuda:0', a torch.device or None, got "
+            f"{type(device).__name__}: {device!r}"
+        )
+    available = ", ".join(available_devices())
+    what = advice(python=f"device={device!r}", cli=f"--device {device}")
+    fix = advice(
+        python="pass one of them as device= (or leave device out for the CPU)",
+        cli="pass one of them to --device (or leave --device out for the CPU)",
+    )
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(
+            f"{what} is not a torch device name (such as cpu, cuda, cuda:1 or mps). Available "
+            f"here: {available}; {fix}"
+        ) from None
+    problem = _device_problem(dev)
+    if problem is not None:
+        raise ValueError(f"{what} cannot be used: {problem}. Available here: {available}; {fix}")
+    return dev
+
+
+def _finish(
+    model: nn.Module, card: PretrainedCard, device: torch.device | None, dtype: Any
+) -> PretrainedEncoder:
     out = PretrainedEncoder(model, card)
     target_dtype = _DTYPES[dtype] or torch.float32
     out = out.to(device=device, dtype=target_dtype) if device is not None else out.to(target_dtype)
@@ -236,7 +329,11 @@ def from_pretrained(
         WeightsUnavailableError: missing file, offline with an empty cache, no user file.
         WeightsIntegrityError: sha256 mismatch, unreadable or tampered files.
         ArchitectureMismatchError: the weights do not fit the card's architecture.
+        ValueError: ``device`` is not available here (the message lists those that are) or
+            ``dtype`` is not a floating-point dtype; both are checked before anything is read.
     """
+    device = check_device(device)
+    _check_dtype(dtype)
     if isinstance(name_or_path, os.PathLike) or (
         isinstance(name_or_path, str) and Path(name_or_path).expanduser().is_dir()
     ):
@@ -244,7 +341,12 @@ def from_pretrained(
         if not directory.is_dir():
             raise WeightsUnavailableError(f"{directory} is not a directory (or does not exist)")
         if revision is not None or checkpoint_path is not None:
-            raise ValueError("revision= and checkpoint_path= do not apply to a local directory")
+            raise ValueError(
+                advice(
+                    python="revision= and checkpoint_path= do not apply to a local directory",
+                    cli="--checkpoint-path does not apply to a model directory",
+                )
+            )
         model, card = _load_directory(directory)
         return _finish(model, card, device, dtype)
     if not isinstance(name_or_path, str):
@@ -253,7 +355,8 @@ def from_pretrained(
         )
     if name_or_path.startswith("hf-hub:"):
         if checkpoint_path is not None:
-            raise ValueError("checkpoint_path= does not apply to an hf-hub: id")
+            flag = advice(python="checkpoint_path=", cli="--checkpoint-path")
+            raise ValueError(f"{flag} does not apply to an hf-hub: id")
         repo = parse_hf_id(name_or_path)
         config_path = hf_download(repo, CONFIG_NAME, revision=revision)
         weights_path = hf_download(repo, WEIGHTS_NAME, revision=revision)
@@ -267,22 +370,61 @@ def from_pretrained(
         card = pretrained_card(name_or_path)
         model = _from_card(card, revision=revision, checkpoint_path=checkpoint_path)
         return _finish(model, card, device, dtype)
-    p = Path(name_or_path).expanduser()
+    raise _not_found(name_or_path)
+
+
+def _close_model_directories(path: Path) -> list[str]:
+    """Model directories (with ``config.json``) next to ``path`` whose names are close to it."""
+    parent = path.parent
+    if not parent.is_dir():
+        return []
+    names = []
+    try:
+        for i, child in enumerate(parent.iterdir()):
+            if i >= 2000:  # a huge directory (/tmp): do not scan it all for a hint
+                break
+            if (child / CONFIG_NAME).is_file():
+                names.append(child.name)
+    except OSError:
+        return []
+    close = difflib.get_close_matches(path.name, names, n=3, cutoff=0.6)
+    return [str(parent / n) for n in close]
+
+
+def _not_found(name: str) -> Exception:
+    """The error for a string that is no directory, ``hf-hub:`` id or registered name.
+
+    Its hints are only things that can work: close registered names, existing model
+    directories next to a mistyped path, and ``hf-hub:owner/repo`` for a string shaped like
+    a repository id (never for a filesystem path such as ``/tmp/model``).
+    """
+    p = Path(name).expanduser()
     if p.is_file():
-        raise ValueError(
-            f"{p} is a file; from_pretrained takes a directory written by save_pretrained. For "
-            "an official checkpoint use checkpoint_path= with its registered name (e.g. "
-            "from_pretrained('ecgfounder-12lead', checkpoint_path=...)) or `ecgfm convert`"
+        return ValueError(
+            f"{p} is a file; a model is loaded from a directory written by save_pretrained. "
+            + advice(
+                python="For an official checkpoint pass it with its registered name "
+                "(from_pretrained('ecgfounder-12lead', checkpoint_path=...)) or convert it once "
+                "with `ecgfm convert`",
+                cli="For an official checkpoint pass it with its registered name (`ecgfm embed "
+                "ecgfounder-12lead ... --checkpoint-path FILE`) or convert it once with "
+                "`ecgfm convert {ecgfounder,st-mem} FILE DIR` and use DIR",
+            )
         )
-    hint = _suggestion(name_or_path)
-    if "/" in name_or_path or os.sep in name_or_path:
-        hint += (
-            f" No directory {p} exists; for a Hugging Face repository write "
-            f"'hf-hub:{name_or_path}'."
-        )
-    raise PretrainedNotFoundError(
-        f"{name_or_path!r} is not a directory, an 'hf-hub:owner/repo' id or a registered "
-        f"pretrained name.{hint} Registered: ecgfm.list_pretrained()."
+    hint = _suggestion(name)
+    if "/" in name or os.sep in name or name.startswith(("~", ".")):
+        hint += f" No directory {p} exists"
+        if not p.parent.is_dir():
+            hint += f" ({p.parent} does not exist either)"
+        nearby = _close_model_directories(p)
+        hint += f"; did you mean {' or '.join(nearby)}?" if nearby else "."
+        if REPO_ID_PATTERN.match(name):
+            hint += f" For the Hugging Face repository {name!r} write 'hf-hub:{name}'."
+    registered = ", ".join(list_pretrained())
+    listing = advice(python="ecgfm.list_pretrained()", cli="`ecgfm list`")
+    return PretrainedNotFoundError(
+        f"{name!r} is not a model directory, an 'hf-hub:owner/repo' id or a registered "
+        f"pretrained name.{hint} Registered names: {registered} (details: {listing})."
     )
 
 
