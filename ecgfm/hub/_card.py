@@ -9,7 +9,8 @@ A :class:`PretrainedCard` says everything needed to rebuild, feed and trust a mo
 - where the weights are (:class:`WeightsSpec`): a file bundled in ``weights/`` and its sha256,
   a Hugging Face repository, or a file the user must supply (licence forbids re-hosting);
 - provenance: licence, paper, training data/steps/compute and measured metrics, each with
-  the command that produced it.
+  the command that produced it; for weights derived from another entry (e.g. fine-tuned and
+  saved again), the base model (:class:`BaseModel`) instead of the base's metrics.
 
 Cards serialise to plain JSON (:meth:`PretrainedCard.to_dict` / :meth:`from_dict`), which is
 what ``config.json`` of a saved model holds.
@@ -28,7 +29,7 @@ from typing import Any, Literal
 from ecgfm.leads import normalize_lead_names
 from ecgfm.signal import unit_scale
 
-__all__ = ["InputSpec", "Metric", "PretrainedCard", "TrainingInfo", "WeightsSpec"]
+__all__ = ["BaseModel", "InputSpec", "Metric", "PretrainedCard", "TrainingInfo", "WeightsSpec"]
 
 WeightsFormat = Literal["ecgfm", "ecgfounder", "st-mem"]
 StorageDtype = Literal["float32", "float16", "bfloat16"]
@@ -38,6 +39,16 @@ _STORAGE_DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _HF_REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_card_name(name: Any, what: str = "card name") -> str:
+    """Raise ValueError unless ``name`` is a valid card name; ``what`` names it for the caller."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(
+            f"{what} must be lowercase letters, digits, '.', '_' or '-' starting with a letter "
+            f"or digit (e.g. 'selfmis-lead1'), got {name!r}"
+        )
+    return name
 
 
 def _require_str(value: Any, what: str, *, allow_empty: bool = False) -> str:
@@ -277,6 +288,44 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class BaseModel:
+    """The entry a card's weights were derived from (e.g. fine-tuned after loading it).
+
+    The base's metrics and limitations describe the base's weights, not the derived ones, so
+    a derived card does not carry them; it records the base here instead.
+
+    Attributes:
+        name: the base card's name.
+        sha256: the digest the base card gives for its weights file (None if it gave none).
+        training: how the base was trained (the base's ``TrainingInfo``, not the derived
+            weights' training).
+    """
+
+    name: str
+    sha256: str | None = None
+    training: TrainingInfo | None = None
+
+    def __post_init__(self) -> None:
+        check_card_name(self.name, "card field base_model.name")
+        if self.sha256 is not None and not _SHA256_RE.match(str(self.sha256)):
+            raise ValueError(
+                f"card field base_model.sha256 must be 64 lowercase hex digits, got {self.sha256!r}"
+            )
+        if self.training is not None and not isinstance(self.training, TrainingInfo):
+            raise TypeError("card field base_model.training must be a TrainingInfo or None")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> BaseModel:
+        """Rebuild from the ``base_model`` entry of :meth:`PretrainedCard.to_dict`."""
+        _check_keys(d, cls, "card.base_model")
+        d = dict(d)
+        if d.get("training") is not None:
+            _check_keys(d["training"], TrainingInfo, "card.base_model.training")
+            d["training"] = TrainingInfo(**d["training"])
+        return cls(**d)
+
+
+@dataclass(frozen=True)
 class PretrainedCard:
     """A pretrained entry: architecture, input contract, weights and provenance.
 
@@ -296,6 +345,8 @@ class PretrainedCard:
         description: one paragraph for humans.
         tags: free keywords (e.g. ``"single-lead"``).
         limitations: known limitations, stated plainly (data, compute, targets not reached).
+        base_model: for weights derived from another entry (changed after loading it), that
+            entry; ``None`` for weights described by their own training.
     """
 
     name: str
@@ -312,13 +363,10 @@ class PretrainedCard:
     description: str = ""
     tags: tuple[str, ...] = ()
     limitations: str = ""
+    base_model: BaseModel | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
-            raise ValueError(
-                "card name must be lowercase letters, digits, '.', '_' or '-' (e.g. "
-                f"'selfmis-lead1'), got {self.name!r}"
-            )
+        check_card_name(self.name)
         _require_str(self.arch, "arch")
         if not isinstance(self.arch_args, Mapping):
             raise ValueError(f"card field arch_args must be a mapping, got {self.arch_args!r}")
@@ -341,11 +389,19 @@ class PretrainedCard:
         for t in tags:
             _require_str(t, "tags")
         object.__setattr__(self, "tags", tags)
+        if self.base_model is not None and not isinstance(self.base_model, BaseModel):
+            raise TypeError("card field base_model must be a BaseModel or None")
 
     # ---- serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (what ``config.json`` stores under ``"card"``)."""
+        """A JSON-serialisable dict (what ``config.json`` stores under ``"card"``).
+
+        ``base_model`` is left out when it is None, so a card that is not derived serialises
+        as it did before the field existed (and older ecgfm versions can read it).
+        """
         d = asdict(self)
+        if self.base_model is None:
+            del d["base_model"]
         d["input"]["leads"] = list(self.input.leads)
         d["tags"] = list(self.tags)
         d["metrics"] = [
@@ -379,6 +435,8 @@ class PretrainedCard:
                 for m in metrics
             )
             d["tags"] = tuple(d.get("tags", ()))
+            if d.get("base_model") is not None:
+                d["base_model"] = BaseModel.from_dict(d["base_model"])
             return cls(**d)
         except KeyError as err:
             raise ValueError(f"card is missing the required field {err}") from None

@@ -32,7 +32,12 @@ __all__ = [
     "find_bundled_file",
     "load_state_dict_strict",
     "read_safetensors",
+    "read_safetensors_metadata",
+    "rounding_error",
+    "serialize_safetensors",
     "sha256_file",
+    "storage_dtype_name",
+    "storage_tensors",
     "verify_sha256",
     "write_safetensors",
 ]
@@ -107,23 +112,33 @@ def find_bundled_file(filename: str) -> Path | None:
     return None
 
 
-def write_safetensors(
-    state_dict: Mapping[str, torch.Tensor],
-    path: str | os.PathLike[str],
-    *,
-    storage_dtype: str = "float32",
-    metadata: Mapping[str, str] | None = None,
-) -> None:
-    """Write a state dict as safetensors, casting floating tensors to ``storage_dtype``.
+def storage_dtype_name(dtype: str | torch.dtype, *, argument: str = "storage_dtype") -> str:
+    """The storage dtype name (``"float32"``, ``"float16"``, ``"bfloat16"``) of a name or dtype.
 
-    Tensors sharing memory (tied weights, a module registered under two names) are stored as
-    independent copies so that every key of the state dict is present in the file.
+    Raises:
+        ValueError: another dtype; the message names ``argument`` and the accepted values.
     """
-    if storage_dtype not in _STORAGE_TORCH_DTYPES:
-        raise ValueError(
-            f"storage_dtype must be one of {sorted(_STORAGE_TORCH_DTYPES)}, got {storage_dtype!r}"
-        )
-    target = _STORAGE_TORCH_DTYPES[storage_dtype]
+    for name, torch_dtype in _STORAGE_TORCH_DTYPES.items():
+        if dtype == name or dtype is torch_dtype:
+            return name
+    hint = {"bf16": "bfloat16", "fp16": "float16", "half": "float16", "fp32": "float32"}
+    alias = hint.get(dtype) if isinstance(dtype, str) else None
+    suggestion = f" (did you mean {argument}={alias!r}?)" if alias else ""
+    raise ValueError(
+        f"{argument} must be one of {sorted(_STORAGE_TORCH_DTYPES)} or the matching torch "
+        f"dtype, got {dtype!r}{suggestion}"
+    )
+
+
+def storage_tensors(
+    state_dict: Mapping[str, torch.Tensor], storage_dtype: str
+) -> dict[str, torch.Tensor]:
+    """CPU copies of ``state_dict`` with floating tensors cast to ``storage_dtype``.
+
+    Every entry is an independent contiguous tensor (tied weights, a module registered under
+    two names, become separate copies), so every key can be written to safetensors.
+    """
+    target = _STORAGE_TORCH_DTYPES[storage_dtype_name(storage_dtype)]
     tensors: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
         if not isinstance(value, torch.Tensor):
@@ -132,7 +147,66 @@ def write_safetensors(
         if t.is_floating_point():
             t = t.to(target)
         tensors[key] = t.contiguous().clone()
-    safetensors.torch.save_file(tensors, str(path), metadata=dict(metadata or {}))
+    return tensors
+
+
+def rounding_error(
+    original: Mapping[str, torch.Tensor], stored: Mapping[str, torch.Tensor]
+) -> tuple[float, int]:
+    """How much storing changed the floating tensors: ``(max abs change, overflow count)``.
+
+    ``original`` and ``stored`` have the same keys and shapes (``stored`` from
+    :func:`storage_tensors`). The change is measured in float64 over the finite values of
+    ``original``; a finite value that became infinite (beyond float16's range) is counted as an
+    overflow instead. ``(0.0, 0)`` means the stored tensors hold exactly the original values.
+    """
+    worst, overflow = 0.0, 0
+    for key, value in original.items():
+        if not value.is_floating_point():
+            continue
+        a, b = value.detach().to("cpu"), stored[key]
+        if torch.equal(b.to(a.dtype), a):  # the common case, without float64 copies
+            continue
+        a64, b64 = a.to(torch.float64), b.to(torch.float64)
+        finite = torch.isfinite(a64)
+        overflowed = finite & torch.isinf(b64)
+        overflow += int(overflowed.sum())
+        diff = torch.where(finite & ~overflowed, (a64 - b64).abs(), 0.0)
+        if diff.numel():
+            worst = max(worst, float(diff.max()))
+    return worst, overflow
+
+
+def serialize_safetensors(
+    tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+) -> bytes:
+    """The safetensors bytes of ``tensors`` (from :func:`storage_tensors`) and ``metadata``.
+
+    Deterministic for given tensors and at most one metadata key (safetensors writes several
+    keys in hash-map order, which varies between processes).
+    """
+    return safetensors.torch.save(dict(tensors), metadata=dict(metadata or {}))
+
+
+def write_safetensors(
+    state_dict: Mapping[str, torch.Tensor],
+    path: str | os.PathLike[str],
+    *,
+    storage_dtype: str = "float32",
+    metadata: Mapping[str, str] | None = None,
+) -> None:
+    """Write a state dict as safetensors, casting floating tensors to ``storage_dtype``."""
+    data = serialize_safetensors(storage_tensors(state_dict, storage_dtype), metadata)
+    Path(path).write_bytes(data)
+
+
+def read_safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, str] | None:
+    """The metadata of a safetensors file (its header only), or None if it is not readable."""
+    try:
+        with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
+            return dict(f.metadata() or {})
+    except (safetensors.SafetensorError, OSError, ValueError):
+        return None
 
 
 def read_safetensors(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from ecgfm.hub._card import PretrainedCard
+from ecgfm.hub._card import PretrainedCard, TrainingInfo
 
 __all__ = ["card_to_markdown"]
 
@@ -29,6 +29,21 @@ def _hf_license(license_: str) -> str:
 
 def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _training_lines(tr: TrainingInfo) -> list[str]:
+    lines = [
+        f"- Data: {tr.data}",
+        f"- Steps: {tr.steps if tr.steps is not None else 'not reported'}",
+        f"- Compute: {tr.compute or 'not reported'}",
+    ]
+    if tr.recipe:
+        lines.append(f"- Recipe: {tr.recipe}")
+    return lines
+
+
+def _digest(sha256: str | None) -> str:
+    return f"weights sha256 `{sha256}`" if sha256 else "no weights digest recorded"
 
 
 def card_to_markdown(card: PretrainedCard) -> str:
@@ -52,6 +67,14 @@ def card_to_markdown(card: PretrainedCard) -> str:
     ]
     if card.description:
         lines += [card.description, ""]
+    base = card.base_model
+    if base is not None:
+        lines += [
+            f"> **Derived weights.** Derived from `{base.name}` ({_digest(base.sha256)}) and "
+            "changed after loading: the base card's metrics and limitations do not describe "
+            "these weights and are not repeated here (see *Base model* below).",
+            "",
+        ]
     if not w.redistributable:
         lines += [
             f"> **Not redistributable.** The licence ({card.license}) forbids re-hosting these "
@@ -117,16 +140,16 @@ def card_to_markdown(card: PretrainedCard) -> str:
         lines.append(f"| Hugging Face | `{w.hf_repo_id}` / `{w.hf_filename}` @ `{rev}` |")
     if w.user_file_hint:
         lines.append(f"| how to obtain | {_cell(w.user_file_hint)} |")
-    lines += [
-        "",
-        "## Training",
-        "",
-        f"- Data: {tr.data}",
-        f"- Steps: {tr.steps if tr.steps is not None else 'not reported'}",
-        f"- Compute: {tr.compute or 'not reported'}",
-    ]
-    if tr.recipe:
-        lines.append(f"- Recipe: {tr.recipe}")
+    lines += ["", "## Training", "", *_training_lines(tr)]
+    if base is not None:
+        lines += ["", "## Base model", "", f"`{base.name}` ({_digest(base.sha256)})."]
+        if base.training is not None:
+            lines += [
+                "",
+                "The base model's training (it describes the base, not these weights):",
+                "",
+                *_training_lines(base.training),
+            ]
     lines += ["", "## Metrics", ""]
     if card.metrics:
         lines += [

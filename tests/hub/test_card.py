@@ -16,6 +16,7 @@ from ecgfm.hub import (
     WeightsSpec,
     card_to_markdown,
 )
+from ecgfm.hub._card import BaseModel
 
 SHA = "a" * 64
 
@@ -216,3 +217,58 @@ def test_markdown_warns_for_non_redistributable_and_other_licences() -> None:
     md = card_to_markdown(card)
     assert "license: other" in md and 'license_name: "Custom licence"' in md
     assert "Not redistributable" in md
+
+
+def _derived(**changes: object) -> PretrainedCard:
+    base = _card()
+    return base.replace(
+        name="demo-lead1-ft",
+        metrics=(),
+        limitations="",
+        training=TrainingInfo(data="fine-tuned on CinC 2017", steps=50),
+        base_model=BaseModel(name=base.name, sha256=SHA, training=base.training),
+        **changes,
+    )
+
+
+def test_base_model_round_trip_and_validation() -> None:
+    card = _derived()
+    d = json.loads(json.dumps(card.to_dict()))
+    assert d["base_model"] == {
+        "name": "demo-lead1",
+        "sha256": SHA,
+        "training": {"data": "PTB-XL folds 1-8", "steps": 100, "compute": "1 CPU, 1 min",
+                     "recipe": None},
+    }  # fmt: skip
+    assert PretrainedCard.from_dict(d) == card
+    assert PretrainedCard.from_dict({**d, "base_model": {"name": "x"}}).base_model == BaseModel("x")
+    with pytest.raises(ValueError, match=r"card\.base_model has unknown fields"):
+        PretrainedCard.from_dict({**d, "base_model": {"name": "x", "digest": SHA}})
+    with pytest.raises(ValueError, match=r"base_model\.name must be lowercase"):
+        BaseModel(name="Demo Lead1")
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        BaseModel(name="demo", sha256="abc")
+    with pytest.raises(TypeError, match="TrainingInfo"):
+        BaseModel(name="demo", training="PTB-XL")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="BaseModel"):
+        _card(base_model="demo-lead1")
+
+
+def test_cards_without_base_model_serialise_as_before() -> None:
+    # Older ecgfm versions reject unknown fields: a card that is not derived must not gain a
+    # "base_model" key, and a card dict written before the field existed must still load.
+    d = _card().to_dict()
+    assert "base_model" not in d
+    assert PretrainedCard.from_dict(d).base_model is None
+    assert PretrainedCard.from_dict({**d, "base_model": None}) == _card()
+
+
+def test_markdown_of_a_derived_card_names_its_base() -> None:
+    md = card_to_markdown(_derived())
+    assert "# demo-lead1-ft" in md and "fine-tuned on CinC 2017" in md
+    assert f"**Derived weights.** Derived from `demo-lead1` (weights sha256 `{SHA}`)" in md
+    base = md.split("## Base model", 1)[1].split("## Metrics", 1)[0]
+    assert "describes the base, not these weights" in base and "PTB-XL folds 1-8" in base
+    assert "No metrics measured by ecgfm for these weights yet." in md
+    assert "## Limitations" not in md and "**demo-lead1**" not in md
+    assert "Base model" not in card_to_markdown(_card())
