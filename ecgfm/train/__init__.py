@@ -5,6 +5,8 @@
 - :mod:`~ecgfm.train.distributed` — ``torchrun`` setup (gloo on CPU, nccl on CUDA), DDP.
 - :mod:`~ecgfm.train.sampler` — :class:`StepSampler`: resumable, rank-sharded batches.
 - :mod:`~ecgfm.train.pretrain_data` — PTB-XL + deepfake-ecg records, preprocessed once, cached.
+- :mod:`~ecgfm.train.single_lead` — single-lead recordings of any length (CinC 2017, lead I
+  of PTB-XL) and the two views of CLOCS CMSC.
 - :mod:`~ecgfm.train.teacher_cache` — SelfMIS teacher embeddings computed once.
 - :mod:`~ecgfm.train.retrieval` — R@k retrieval and kNN accuracy.
 - :mod:`~ecgfm.train.objectives` — model + loss modules for DDP.
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from ecgfm.train.retrieval import knn_accuracy, retrieval_recall
     from ecgfm.train.sampler import StepSampler, step_generator
     from ecgfm.train.schedule import WarmupCosine, warmup_cosine_factor
+    from ecgfm.train.single_lead import SingleLeadRecords
     from ecgfm.train.teacher_cache import teacher_embeddings
 
 __getattr__, __dir__ = attach(
@@ -40,6 +43,7 @@ __getattr__, __dir__ = attach(
         "ecgfm.train.retrieval": ["knn_accuracy", "retrieval_recall"],
         "ecgfm.train.sampler": ["StepSampler", "step_generator"],
         "ecgfm.train.schedule": ["WarmupCosine", "warmup_cosine_factor"],
+        "ecgfm.train.single_lead": ["SingleLeadRecords"],
         "ecgfm.train.teacher_cache": ["teacher_embeddings"],
     },
 )
@@ -51,6 +55,7 @@ __all__ = [
     "HybridObjective",
     "PretrainData",
     "SelfMISObjective",
+    "SingleLeadRecords",
     "StepSampler",
     "TrainConfig",
     "WarmupCosine",

@@ -7,7 +7,8 @@ with a single ``forward``. Learnable loss parameters (SigLIP's scale and bias, H
 uncertainty weights) live inside it as well, so DDP keeps them identical on every rank.
 
 - :class:`SelfMISObjective` — SigLIP alignment of a student with a frozen teacher, from the
-  teacher input or from cached teacher embeddings.
+  teacher input or from cached teacher embeddings, optionally plus a two-view contrastive
+  term on the student (CLOCS CMSC on single-lead recordings).
 - :class:`HybridObjective` — HL: masked reconstruction + patient- and sample-level InfoNCE.
 - :class:`ContrastiveObjective` — an encoder, an optional projection head and a two-view loss
   (Dual-View with InfoNCE).
@@ -15,10 +16,12 @@ uncertainty weights) live inside it as well, so DDP keeps them identical on ever
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from ecgfm.losses import HybridLoss, SigLIPLoss
+from ecgfm.losses import HybridLoss, PatientContrastiveLoss, SigLIPLoss
 from ecgfm.models.hl_vit import HLPretrain
 from ecgfm.models.selfmis import SelfMIS
 
@@ -38,19 +41,43 @@ def projection_head(in_dim: int, out_dim: int, hidden_dim: int | None = None) ->
 class SelfMISObjective(nn.Module):
     """SelfMIS loss module around a :class:`~ecgfm.models.selfmis.SelfMIS` pair.
 
-    ``forward(student_x, teacher_x=None, teacher_emb=None)`` returns the SigLIP loss of the
-    projected student embeddings against the projected teacher embeddings of the same records.
+    ``forward(student_x, teacher_x=None, teacher_emb=None, views=None, view_ids=None)``
+    returns ``(total, parts)``: the SigLIP loss of the projected student embeddings against
+    the projected teacher embeddings of the same records, plus, when the objective has a
+    ``contrast`` term and ``views`` are given, ``contrast_weight`` times a two-view
+    contrastive loss of the student (CLOCS CMSC: two windows of one recording are positives).
+    ``parts`` holds the detached terms (``"siglip"``, ``"contrast"``).
+
     Pass either the teacher input ``teacher_x (B, 12, T)`` (the frozen teacher runs under
     ``no_grad``) or precomputed ``teacher_emb (B, D_teacher)`` (raw teacher embeddings, before
     ``teacher_proj``; the teacher does not run). ``student_x`` is ``(B, C_student, T')``; ``T'``
-    may be shorter than ``T`` (random crops: Net1D pools over time).
+    may be shorter than ``T`` (random crops: Net1D pools over time). ``views`` is a pair of
+    ``(B', C_student, T'')`` single-lead windows, ``view_ids`` ``(B',)`` their patients
+    (needed by :class:`~ecgfm.losses.PatientContrastiveLoss`; ignored by losses without ids).
+
+    Args:
+        pair: the student/teacher pair.
+        loss: the SigLIP loss.
+        contrast: optional two-view loss ``(z0, z1[, patient_ids]) -> scalar`` on the student
+            (e.g. :class:`~ecgfm.losses.PatientContrastiveLoss`), through its own
+            :func:`projection_head` of width ``contrast_dim``.
+        contrast_weight: weight of the contrastive term (> 0).
+        contrast_dim: output width of the contrastive projection head.
 
     Checkpoints should exclude :attr:`TEACHER_PREFIX` (the teacher is rebuilt from its source).
     """
 
     TEACHER_PREFIX = "pair.teacher."
 
-    def __init__(self, pair: SelfMIS, loss: SigLIPLoss) -> None:
+    def __init__(
+        self,
+        pair: SelfMIS,
+        loss: SigLIPLoss,
+        *,
+        contrast: nn.Module | None = None,
+        contrast_weight: float = 1.0,
+        contrast_dim: int = 128,
+    ) -> None:
         super().__init__()
         if not isinstance(pair, SelfMIS):
             raise TypeError(f"pair must be a SelfMIS, got {type(pair).__name__}")
@@ -58,6 +85,16 @@ class SelfMISObjective(nn.Module):
             raise TypeError(f"loss must be a SigLIPLoss, got {type(loss).__name__}")
         self.pair = pair
         self.loss = loss
+        self.contrast = contrast
+        self.contrast_head: nn.Module | None = None
+        if contrast is not None:
+            if not isinstance(contrast, nn.Module):
+                raise TypeError(f"contrast must be a loss module, got {type(contrast).__name__}")
+            if not (isinstance(contrast_weight, (int, float)) and contrast_weight > 0):
+                raise ValueError(f"contrast_weight must be > 0, got {contrast_weight!r}")
+            width = int(pair.student.num_features)
+            self.contrast_head = projection_head(width, contrast_dim)
+        self.contrast_weight = float(contrast_weight)
 
     def embed_student(self, student_x: torch.Tensor) -> torch.Tensor:
         """Projected student embeddings ``(B, D)`` (the retrieval queries)."""
@@ -67,12 +104,28 @@ class SelfMISObjective(nn.Module):
         """Projected teacher embeddings ``(B, D)`` from raw teacher embeddings."""
         return self.pair.teacher_proj(teacher_emb)
 
+    def _contrast(self, views: tuple[torch.Tensor, torch.Tensor], view_ids: Any) -> torch.Tensor:
+        if self.contrast is None or self.contrast_head is None:
+            raise ValueError("views given but the objective has no contrast term (contrast=...)")
+        v0, v1 = views
+        if v0.shape != v1.shape:
+            raise ValueError(f"views differ in shape: {tuple(v0.shape)} vs {tuple(v1.shape)}")
+        z = self.contrast_head(self.pair.student.forward_embedding(torch.cat([v0, v1])))
+        z0, z1 = z.chunk(2)
+        if isinstance(self.contrast, PatientContrastiveLoss):
+            if view_ids is None:
+                raise ValueError("PatientContrastiveLoss needs view_ids (one patient per view)")
+            return self.contrast(z0, z1, view_ids)
+        return self.contrast(z0, z1)
+
     def forward(
         self,
         student_x: torch.Tensor,
         teacher_x: torch.Tensor | None = None,
         teacher_emb: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        views: tuple[torch.Tensor, torch.Tensor] | None = None,
+        view_ids: Any = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if (teacher_x is None) == (teacher_emb is None):
             raise ValueError("pass exactly one of teacher_x and teacher_emb")
         if teacher_emb is None:
@@ -83,7 +136,13 @@ class SelfMISObjective(nn.Module):
             raise ValueError(
                 f"teacher batch {teacher_emb.shape[0]} != student batch {student_x.shape[0]}"
             )
-        return self.loss(self.embed_student(student_x), self.embed_teacher(teacher_emb))
+        siglip = self.loss(self.embed_student(student_x), self.embed_teacher(teacher_emb))
+        parts = {"siglip": siglip.detach()}
+        if views is None:
+            return siglip, parts
+        contrast = self._contrast(views, view_ids)
+        parts["contrast"] = contrast.detach()
+        return siglip + self.contrast_weight * contrast, parts
 
 
 class HybridObjective(nn.Module):

@@ -146,6 +146,36 @@ def test_script_trains_and_resumes(
     assert [r["step"] for r in recs if "lr" in r] == [1, 2, 3]
 
 
+def test_selfmis_with_cmsc_term_logs_both_terms(env: dict, tmp_path: Path) -> None:
+    """SelfMIS + CLOCS CMSC on 3 CinC 2017 recordings (one under 10 s) and 12 PTB-XL records."""
+    out = tmp_path / "cmsc"
+    cmsc = ["--cmsc-weight", "0.5", "--cinc-root", str(SHARED / "data" / "cinc2017")]
+    cmsc += ["--max-cinc", "3", "--cmsc-ptbxl", "--cmsc-batch-size", "2", "--cmsc-seconds", "2"]
+    script = str(EXAMPLES / "train_selfmis.py")
+    _run([sys.executable, script, "--out", str(out), *DATA, *TINY[script.split("/")[-1]], *cmsc,
+          "--steps", "2"], env)  # fmt: skip
+    recs = _log(out)
+    start = recs[0]["args"]
+    assert start["cmsc_records"] == {"cinc2017": 3, "ptbxl": 12}
+    assert sum(start["cmsc_pairs"].values()) == 15 and start["cmsc_pairs"]["too_short"] == 0
+    train = [r for r in recs if "lr" in r]
+    assert [r["ecg_seen"] for r in train] == [6, 12]  # 4 SigLIP records + 2 CMSC recordings
+    for r in train:  # total = siglip + 0.5 * contrast (float32 scalars, logged as float64)
+        assert r["loss"] == pytest.approx(r["siglip"] + 0.5 * r["contrast"], rel=1e-6)
+    load_encoder(out / "student.safetensors")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--cmsc-weight", "1"], ["--cmsc-ptbxl"], ["--cmsc-weight", "1", "--cmsc-ptbxl",
+                                                "--cmsc-batch-size", "0"]],
+)  # fmt: skip
+def test_selfmis_cmsc_flags_are_checked(flags: list[str], env: dict, tmp_path: Path) -> None:
+    cmd = [sys.executable, str(EXAMPLES / "train_selfmis.py"), "--out", str(tmp_path), *DATA]
+    proc = subprocess.run([*cmd, *SELFMIS, *flags], env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and "--cmsc-" in proc.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

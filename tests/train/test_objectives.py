@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ecgfm.losses import HybridLoss, InfoNCELoss, SigLIPLoss
+from ecgfm.losses import HybridLoss, InfoNCELoss, PatientContrastiveLoss, SigLIPLoss
 from ecgfm.models import create_model
 from ecgfm.models.hl_vit import HLPretrain
 from ecgfm.models.selfmis import SelfMIS
@@ -26,13 +26,14 @@ def test_cached_teacher_embeddings_give_the_same_loss_and_gradients(proj_dim: in
     obj = _selfmis(proj_dim)
     x = torch.randn(4, 12, 600, generator=torch.Generator().manual_seed(1))
     s = obj.pair.cut_student_view(x)
-    direct = obj(s, teacher_x=x)
+    direct, parts = obj(s, teacher_x=x)
+    assert set(parts) == {"siglip"} and not parts["siglip"].requires_grad
     direct.backward()
     grads = {n: p.grad.clone() for n, p in obj.named_parameters() if p.grad is not None}
     obj.zero_grad()
     with torch.no_grad():
         emb = obj.pair.teacher.forward_embedding(x)
-    cached = obj(s, teacher_emb=emb)
+    cached, _ = obj(s, teacher_emb=emb)
     cached.backward()
     torch.testing.assert_close(cached, direct)
     for n, p in obj.named_parameters():
@@ -63,6 +64,49 @@ def test_selfmis_objective_rejects_ambiguous_teacher_input() -> None:
         obj(obj.pair.cut_student_view(x), teacher_emb=torch.zeros(3, 64))
     with pytest.raises(TypeError):
         SelfMISObjective(torch.nn.Linear(2, 2), SigLIPLoss())  # type: ignore[arg-type]
+
+
+def _with_contrast(weight: float, loss: torch.nn.Module) -> SelfMISObjective:
+    base = _selfmis()
+    torch.manual_seed(1)
+    return SelfMISObjective(
+        base.pair, base.loss, contrast=loss, contrast_weight=weight, contrast_dim=8
+    ).eval()
+
+
+def test_contrast_term_adds_the_weighted_patient_loss_of_the_student_views() -> None:
+    obj = _with_contrast(0.5, PatientContrastiveLoss(0.1))
+    g = torch.Generator().manual_seed(2)
+    x, v0, v1 = torch.randn(4, 12, 600, generator=g), *torch.randn(2, 3, 1, 300, generator=g)
+    ids = ["cinc-a", "cinc-b", "cinc-a"]
+    s = obj.pair.cut_student_view(x)
+    siglip, _ = obj(s, teacher_x=x)
+    total, parts = obj(s, teacher_x=x, views=(v0, v1), view_ids=ids)
+    # independent recomputation: the same student, head and loss applied view by view
+    z0 = obj.contrast_head(obj.pair.student.forward_embedding(v0))
+    z1 = obj.contrast_head(obj.pair.student.forward_embedding(v1))
+    want = PatientContrastiveLoss(0.1)(z0, z1, ids)
+    torch.testing.assert_close(parts["contrast"], want.detach())
+    torch.testing.assert_close(total, siglip + 0.5 * want)
+    total.backward()
+    assert obj.contrast_head[0].weight.grad is not None  # the head is trained
+    assert all(p.grad is None for p in obj.pair.teacher.parameters())
+
+
+def test_contrast_term_with_infonce_needs_no_ids_and_bad_uses_are_refused() -> None:
+    obj = _with_contrast(1.0, InfoNCELoss(0.1))
+    x, v = torch.randn(2, 12, 600), torch.randn(2, 1, 300)
+    s = obj.pair.cut_student_view(x)
+    _, parts = obj(s, teacher_x=x, views=(v, v.flip(-1)))
+    assert set(parts) == {"siglip", "contrast"}
+    with pytest.raises(ValueError, match="shape"):
+        obj(s, teacher_x=x, views=(v, v[:1]))
+    with pytest.raises(ValueError, match="view_ids"):
+        _with_contrast(1.0, PatientContrastiveLoss())(s, teacher_x=x, views=(v, v))
+    with pytest.raises(ValueError, match="contrast="):
+        _selfmis()(s, teacher_x=x, views=(v, v))
+    with pytest.raises(ValueError, match="contrast_weight"):
+        _with_contrast(0.0, InfoNCELoss())
 
 
 def test_contrastive_objective_equals_the_loss_on_separate_embeddings() -> None:
