@@ -1,9 +1,12 @@
 """Batched, seeded, device-agnostic ECG augmentations.
 
 Every op is an :class:`Augmentation`: called on ``(C, T)`` or ``(B, C, T)`` numpy arrays or
-torch tensors (CPU or CUDA), it applies itself to each record with probability ``p`` and
-draws its parameters per record from an optional ``torch.Generator`` (CPU by default, so the
-same seed gives the same draws on every device). No Python loop over the batch.
+torch tensors (CPU or CUDA), or on an :class:`~ecgfm.signal.ECGRecord`, it applies itself to
+each record with probability ``p`` and draws its parameters per record from an optional
+``torch.Generator`` (CPU by default, so the same seed gives the same draws on every device).
+No Python loop over the batch. Ops with parameters in Hz are built for one sampling rate
+(``op.fs``, their first argument): a record's rate, or ``fs=`` given with the call, must
+match it; there is no default rate.
 
 Pools:
 
