@@ -18,18 +18,12 @@ import argparse
 
 import torch
 
-from ecgfm.losses import HybridLoss
-from ecgfm.models import create_model
-from ecgfm.models.hl_vit import HLPretrain
+from ecgfm.methods.hl import HybridLearning
 from ecgfm.train import args as A
 from ecgfm.train.distributed import cleanup_distributed
 from ecgfm.train.loop import fit
-from ecgfm.train.objectives import HybridObjective
 from ecgfm.train.pretrain_data import same_patient_partners
-from ecgfm.train.retrieval import retrieval_recall
 from ecgfm.train.sampler import StepSampler, step_generator
-from ecgfm.transforms.presets import get_preset
-from ecgfm.transforms.views import Stochastic
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,18 +55,21 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     info = A.setup(args)
     dev = info.device
-    preset = get_preset("hl")
-    data, train_idx, val_idx = A.load_data(args, preset, info)
+    method = HybridLearning(
+        args.model,
+        model_args=args.model_args,
+        decoder_args=args.decoder_args,
+        mask_ratio=args.mask_ratio,
+        weights=args.weights,
+        gather_distributed=info.distributed,
+    )
+    data, train_idx, val_idx = A.load_data(args, method.preset, info)
     pairs = not args.no_patient_pairs
     if pairs and args.batch_size % 2:
         raise SystemExit("--batch-size must be even with patient pairs (anchors + partners)")
     patients = {p: k for k, p in enumerate(sorted(set(data.patient_ids)))}
     patient_codes = torch.tensor([patients[p] for p in data.patient_ids])
-    encoder = create_model(args.model, **args.model_args)
-    model = HLPretrain(encoder, mask_ratio=args.mask_ratio, **args.decoder_args)
-    loss_fn = HybridLoss(args.weights, gather_distributed=info.distributed)
-    objective = HybridObjective(model, loss_fn).to(dev)
-    views = Stochastic(fs=preset.fs)
+    objective = method.objective.to(dev)
     sampler = StepSampler(
         len(train_idx),
         args.batch_size // 2 if pairs else args.batch_size,
@@ -87,27 +84,17 @@ def main(argv: list[str] | None = None) -> dict:
         if pairs:
             idx = torch.cat([idx, same_patient_partners(idx, data.patient_ids, train_idx, g)])
         x = data.windows(idx, crop="center", generator=g)
-        v0, v1 = views(x, generator=g, check_finite=False)
         masks = step_generator(args.seed, step, info.rank, stream=1)
-        total, parts = net(
-            x.to(dev), v0.x.to(dev), v1.x.to(dev), patient_codes[idx].to(dev), generator=masks
+        total, parts = method.training_loss(
+            net, x, patient_codes[idx], generator=g, mask_generator=masks, device=dev
         )
-        return total, {f"loss/{k}": float(v) for k, v in parts.items()}, len(idx)
+        return total, parts, len(idx)
 
-    def evaluate(net: HybridObjective) -> dict[str, float]:
-        g = torch.Generator().manual_seed(args.seed + 1)  # the same masks and views every time
-        l1, z0, z1 = 0.0, [], []
-        for start in range(0, len(val_idx), 64):
-            x = data.windows(val_idx[start : start + 64], crop="center")
-            rec = net.model(x.to(dev), generator=g)
-            l1 += float(net.loss.reconstruction(rec.pred, rec.target, rec.mask)) * len(x)
-            v0, v1 = views(x, generator=g)
-            z0.append(net.model.forward_contrastive(v0.x.to(dev)).float())
-            z1.append(net.model.forward_contrastive(v1.x.to(dev)).float())
-        return {
-            "recon_l1": l1 / len(val_idx),
-            **retrieval_recall(torch.cat(z0), torch.cat(z1), (1, 5)),
-        }
+    def evaluate(net: torch.nn.Module) -> dict[str, float]:
+        batches = (
+            data.windows(val_idx[s : s + 64], crop="center") for s in range(0, len(val_idx), 64)
+        )
+        return method.validation_metrics(batches, seed=args.seed + 1, device=dev)
 
     run_args = A.run_record(args, data, train_idx, val_idx)
     summary = fit(
@@ -116,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         A.train_config(args),
         info,
         evaluate=evaluate if len(val_idx) else None,
-        export=(encoder, "encoder.safetensors"),
+        export=(method.encoder, "encoder.safetensors"),
         export_dtype=args.export_dtype,
         run_args=run_args,
     )

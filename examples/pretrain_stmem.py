@@ -16,14 +16,11 @@ import argparse
 
 import torch
 
-from ecgfm.losses import MaskedReconstructionLoss
-from ecgfm.models import create_model
-from ecgfm.models.st_mem import ST_MEM_DECODER_ARGS, STMEMPretrain
+from ecgfm.methods.st_mem import STMEM
 from ecgfm.train import args as A
 from ecgfm.train.distributed import cleanup_distributed
 from ecgfm.train.loop import fit
 from ecgfm.train.sampler import StepSampler, step_generator
-from ecgfm.transforms.presets import get_preset
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,17 +43,15 @@ def main(argv: list[str] | None = None) -> dict:
     if args.lr is None:  # the MAE / ST-MEM linear scaling rule
         args.lr = args.blr * args.batch_size * info.world_size / 256
     dev = info.device
-    data, train_idx, val_idx = A.load_data(args, get_preset("st_mem"), info)
-    encoder = create_model(args.model, **args.model_args)
-    model = STMEMPretrain(
-        encoder,
-        **{**ST_MEM_DECODER_ARGS, **args.decoder_args},
+    method = STMEM(
+        args.model,
+        model_args=args.model_args,
+        decoder_args=args.decoder_args,
         mask_ratio=args.mask_ratio,
-        norm_pix_loss=not args.no_norm_pix,
+        norm_pix=not args.no_norm_pix,
     )
-    model = model.to(dev)
-    # pred and target come normalised from the model when norm_pix_loss is on
-    recon = MaskedReconstructionLoss("mse")
+    data, train_idx, val_idx = A.load_data(args, method.preset, info)
+    model = method.objective.to(dev)
     sampler = StepSampler(
         len(train_idx), args.batch_size, rank=info.rank, world_size=info.world_size, seed=args.seed
     )
@@ -64,18 +59,15 @@ def main(argv: list[str] | None = None) -> dict:
     def compute_loss(net: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict, int]:
         idx = train_idx[sampler.indices(step).numpy()]
         x = data.windows(idx, crop="random", generator=step_generator(args.seed, step, info.rank))
-        out = net(x.to(dev), generator=step_generator(args.seed, step, info.rank, stream=1))
-        return recon(out.pred, out.target, out.mask), {}, len(idx)
+        masks = step_generator(args.seed, step, info.rank, stream=1)
+        loss, parts = method.training_loss(net, x.to(dev), generator=masks)
+        return loss, parts, len(idx)
 
-    def evaluate(net: STMEMPretrain) -> dict[str, float]:
-        total, count = 0.0, 0
-        masks = torch.Generator().manual_seed(args.seed + 1)  # the same masks at every validation
-        for start in range(0, len(val_idx), 64):
-            idx = val_idx[start : start + 64]
-            out = net(data.windows(idx, crop="center").to(dev), generator=masks)
-            total += float(recon(out.pred, out.target, out.mask)) * len(idx)
-            count += len(idx)
-        return {"recon_mse": total / count}
+    def evaluate(net: torch.nn.Module) -> dict[str, float]:
+        batches = (
+            data.windows(val_idx[s : s + 64], crop="center") for s in range(0, len(val_idx), 64)
+        )
+        return method.validation_metrics(batches, seed=args.seed + 1, device=dev)
 
     run_args = A.run_record(args, data, train_idx, val_idx)
     summary = fit(
@@ -84,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
         A.train_config(args),
         info,
         evaluate=evaluate if len(val_idx) else None,
-        export=(encoder, "encoder.safetensors"),
+        export=(method.encoder, "encoder.safetensors"),
         export_dtype=args.export_dtype,
         run_args=run_args,
     )
