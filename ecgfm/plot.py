@@ -40,6 +40,8 @@ _MAJOR_COLOR = "#e88e8e"
 _PAPER_COLOR = "#fff8f5"
 _MM_PER_INCH = 25.4
 _ROW_MM = 25.0  # height of one lead row at the default 10 mm/mV gain (2.5 mV)
+_MIN_COLUMN_MM = 10.0  # narrowest column of a grid layout that fits its lead label
+_MIN_PAPER_MM = 45.0  # narrowest paper of plot_ecg (the scale line below the traces fits)
 
 
 def _pyplot() -> Any:
@@ -272,6 +274,13 @@ def plot_ecg(
             )
         rhythm = names.index(_pick_leads("rhythm_lead", [rhythm_lead], names)[0])
     per_page = _page_samples(n_t, fs, row_seconds)
+    col_mm = per_page / fs / n_cols * speed
+    if n_cols > 1 and col_mm < _MIN_COLUMN_MM:
+        raise ValueError(
+            f"plot_ecg: {per_page / fs:g} s rows give {col_mm:.1f} mm columns in layout "
+            f"{layout!r}, too narrow for the lead labels; use layout='12x1', or a faster paper "
+            f"speed (speed={math.ceil(speed * _MIN_COLUMN_MM / col_mm):g} or more)"
+        )
     starts = range(0, n_t, per_page)
     rows_per_page = n_rows + (rhythm is not None)
     # (channel, row, first sample, end sample, x position of the first sample, column > 0)
@@ -290,7 +299,8 @@ def plot_ecg(
     total_rows = len(starts) * rows_per_page
     row_mv = max(2.5, _ROW_MM / gain)  # 25 mm rows, at least 2.5 mV apart
     cal = 5.0 / speed  # calibration pulse width (s)
-    x0, x1 = -cal * 1.6, per_page / fs
+    x0 = -cal * 1.6
+    x1 = max(per_page / fs, x0 + _MIN_PAPER_MM / speed)  # room for the scale line
     y1 = row_mv * 0.6
     y0 = y1 - row_mv * total_rows
     width_mm = (x1 - x0) * speed + 10

@@ -90,6 +90,8 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
      "layout='12x1'"),
     ("ecg-6x2-not-12-leads", lambda: plot_ecg(_ecg(1), FS, ["I"], layout="6x2"), ValueError,
      "layout='12x1'"),
+    ("ecg-3x4-too-short", lambda: plot_ecg(_ecg(12, 500), FS), ValueError,
+     r"layout='12x1', or a faster paper speed \(speed=40"),
     ("ecg-rhythm-lead-unknown", lambda: plot_ecg(_ecg(), FS, rhythm_lead="V7"), ValueError,
      "choose among"),
     ("ecg-rhythm-lead-number", lambda: plot_ecg(_ecg(), FS, rhythm_lead=2), TypeError,

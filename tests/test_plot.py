@@ -386,3 +386,18 @@ def test_plot_attention_labels_and_panels_do_not_overlap(source: str, kwargs: di
         ax = panels[-1]
         for tick, text in zip(ax.get_xticks(), ax.get_xticklabels(), strict=True):
             assert text.get_text() == str(labels["key_labels"][int(tick)])
+
+
+@pytest.mark.parametrize("n_t,layout,speed", [(300, "12x1", 25.0), (500, "3x4", 50.0)])
+def test_plot_ecg_labels_of_a_short_record_fit(n_t: int, layout: str, speed: float) -> None:
+    x = _walk(12, n_t) if layout == "3x4" else _walk(1, n_t)
+    leads = None if layout == "3x4" else ["I"]
+    fig = plot_ecg(x, 300.0 if layout == "12x1" else 500.0, leads, layout=layout, speed=speed)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    (scale,) = [t for t in ax.texts if "mm/s" in t.get_text()]
+    box = scale.get_window_extent(r)
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 + 0.5  # the scale line is on the figure
+    names = [t for t in ax.texts if t.get_text() in CANONICAL_LEADS]
+    _no_overlaps([t.get_window_extent(r) for t in names] + [box], "labels")
