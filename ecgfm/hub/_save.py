@@ -385,7 +385,11 @@ def save_pretrained(
             f"{type(model).__name__}"
         )
     if not isinstance(card, PretrainedCard):
-        raise TypeError(f"card must be a PretrainedCard, got {type(card).__name__}")
+        hint = {
+            str: f"; to name the saved model pass name={card!r}",
+            dict: "; rebuild a dict with ecgfm.hub.PretrainedCard.from_dict(d)",
+        }.get(type(card), " (ecgfm.hub.make_card builds one)")
+        raise TypeError(f"card must be a PretrainedCard, got {type(card).__name__}{hint}")
     if not isinstance(directory, (str, os.PathLike)):
         raise TypeError(f"directory must be a path, got {type(directory).__name__}")
     training, metrics = _check_arguments(name, description, training, metrics, overwrite)
