@@ -1,4 +1,4 @@
-"""Built-in pretrained entries. Imported (and thereby registered) by ``ecgfm.hub``.
+"""Built-in pretrained entries (``BUILTIN_CARDS``), registered on first use of the registry.
 
 Only real weights are listed: third-party checkpoints loaded through the converters, and
 weights trained by ecgfm, each with its file in ``weights/`` (and its sha256), the data and
@@ -17,7 +17,6 @@ the baselines measured the same way). No entry ever points at random weights.
 from __future__ import annotations
 
 from ecgfm.hub._card import InputSpec, Metric, PretrainedCard, TrainingInfo, WeightsSpec
-from ecgfm.hub._pretrained_registry import register_pretrained
 from ecgfm.leads import CANONICAL_LEADS
 
 __all__: list[str] = []
@@ -50,74 +49,68 @@ _ECGFOUNDER_BASE = {
     "tags": ("ecgfounder", "net1d", "supervised"),
 }
 
-ECGFOUNDER_12LEAD = register_pretrained(
-    PretrainedCard(
-        name="ecgfounder-12lead",
-        arch="net1d_ecgfounder",
-        arch_args={"n_classes": 0},
-        input=InputSpec(fs=500.0, leads=CANONICAL_LEADS, length=5000, preset="ecgfounder"),
-        num_params=30_665_264,
-        weights=WeightsSpec(
-            format="ecgfounder",
-            hf_repo_id="PKUDigitalHealth/ECGFounder",
-            hf_filename="12_lead_ECGFounder.pth",
-        ),
-        description=_ECGFOUNDER_DESC.format(leads="12 leads"),
-        **_ECGFOUNDER_BASE,  # type: ignore[arg-type]
-    )
+ECGFOUNDER_12LEAD = PretrainedCard(
+    name="ecgfounder-12lead",
+    arch="net1d_ecgfounder",
+    arch_args={"n_classes": 0},
+    input=InputSpec(fs=500.0, leads=CANONICAL_LEADS, length=5000, preset="ecgfounder"),
+    num_params=30_665_264,
+    weights=WeightsSpec(
+        format="ecgfounder",
+        hf_repo_id="PKUDigitalHealth/ECGFounder",
+        hf_filename="12_lead_ECGFounder.pth",
+    ),
+    description=_ECGFOUNDER_DESC.format(leads="12 leads"),
+    **_ECGFOUNDER_BASE,  # type: ignore[arg-type]
 )
 
-ECGFOUNDER_LEAD1 = register_pretrained(
-    PretrainedCard(
-        name="ecgfounder-lead1",
-        arch="net1d_ecgfounder_lead1",
-        arch_args={"n_classes": 0},
-        input=InputSpec(fs=500.0, leads=("I",), length=5000, preset="ecgfounder"),
-        num_params=30_654_000,
-        weights=WeightsSpec(
-            format="ecgfounder",
-            hf_repo_id="PKUDigitalHealth/ECGFounder",
-            hf_filename="1_lead_ECGFounder.pth",
-        ),
-        description=_ECGFOUNDER_DESC.format(leads="lead I"),
-        **_ECGFOUNDER_BASE,  # type: ignore[arg-type]
-    )
+ECGFOUNDER_LEAD1 = PretrainedCard(
+    name="ecgfounder-lead1",
+    arch="net1d_ecgfounder_lead1",
+    arch_args={"n_classes": 0},
+    input=InputSpec(fs=500.0, leads=("I",), length=5000, preset="ecgfounder"),
+    num_params=30_654_000,
+    weights=WeightsSpec(
+        format="ecgfounder",
+        hf_repo_id="PKUDigitalHealth/ECGFounder",
+        hf_filename="1_lead_ECGFounder.pth",
+    ),
+    description=_ECGFOUNDER_DESC.format(leads="lead I"),
+    **_ECGFOUNDER_BASE,  # type: ignore[arg-type]
 )
 
-ST_MEM_VIT_BASE = register_pretrained(
-    PretrainedCard(
-        name="st-mem-vit-base",
-        arch="st_mem_vit_base",
-        arch_args={},
-        input=InputSpec(fs=250.0, leads=CANONICAL_LEADS, length=2250, preset="st_mem"),
-        embed_dim=768,
-        num_params=85_150_614,
-        weights=WeightsSpec(
-            format="st-mem",
-            redistributable=False,
-            user_file_hint=(
-                "download the pre-trained encoder.pth linked from the README of the official "
-                "repository github.com/bakqui/ST-MEM (licence CC BY-NC 4.0: non-commercial use; "
-                "ecgfm may not re-host it)"
-            ),
+ST_MEM_VIT_BASE = PretrainedCard(
+    name="st-mem-vit-base",
+    arch="st_mem_vit_base",
+    arch_args={},
+    input=InputSpec(fs=250.0, leads=CANONICAL_LEADS, length=2250, preset="st_mem"),
+    embed_dim=768,
+    num_params=85_150_614,
+    weights=WeightsSpec(
+        format="st-mem",
+        redistributable=False,
+        user_file_hint=(
+            "download the pre-trained encoder.pth linked from the README of the official "
+            "repository github.com/bakqui/ST-MEM (licence CC BY-NC 4.0: non-commercial use; "
+            "ecgfm may not re-host it)"
         ),
-        license="CC BY-NC 4.0",
-        paper=(
-            "Yeongyeon Na, Minje Park, Yunwon Tae, Sunghoon Joo. Guiding Masked Representation "
-            "Learning to Capture Spatio-Temporal Relationship of Electrocardiogram. ICLR 2024."
-        ),
-        training=TrainingInfo(
-            data="Chapman + Ningbo + CODE-15: 188,480 12-lead ECGs, 250 Hz",
-            steps=None,
-            compute="800 epochs, batch 2048 (as reported by the authors)",
-            recipe="masked patch reconstruction (75% per lead), MSE with norm_pix_loss",
-        ),
-        description=(
-            "ST-MEM ViT-B/75 encoder (official weights, supplied by the user). Embedding: mean "
-            "of the lead/patch tokens followed by LayerNorm (768-d)."
-        ),
-        tags=("st-mem", "vit", "masked-modelling", "non-commercial"),
-    )
+    ),
+    license="CC BY-NC 4.0",
+    paper=(
+        "Yeongyeon Na, Minje Park, Yunwon Tae, Sunghoon Joo. Guiding Masked Representation "
+        "Learning to Capture Spatio-Temporal Relationship of Electrocardiogram. ICLR 2024."
+    ),
+    training=TrainingInfo(
+        data="Chapman + Ningbo + CODE-15: 188,480 12-lead ECGs, 250 Hz",
+        steps=None,
+        compute="800 epochs, batch 2048 (as reported by the authors)",
+        recipe="masked patch reconstruction (75% per lead), MSE with norm_pix_loss",
+    ),
+    description=(
+        "ST-MEM ViT-B/75 encoder (official weights, supplied by the user). Embedding: mean "
+        "of the lead/patch tokens followed by LayerNorm (768-d)."
+    ),
+    tags=("st-mem", "vit", "masked-modelling", "non-commercial"),
 )
 
 # ---- weights trained by ecgfm (files in weights/, see weights/README.md) ----------------------
@@ -332,78 +325,76 @@ _SELFMIS_LEAD1_METRICS = (
     ),
 )
 
-SELFMIS_LEAD1 = register_pretrained(
-    PretrainedCard(
-        name="selfmis-lead1",
-        arch="net1d_ecgfounder_lead1",
-        arch_args={"n_classes": 0},
-        input=InputSpec(fs=500.0, leads=("I",), length=5000, preset="selfmis"),
-        embed_dim=1024,
-        num_params=30_654_000,
-        weights=WeightsSpec(
-            format="ecgfm",
-            file="selfmis-lead1.safetensors",
-            sha256="0928a6ddbf74dc660f4c5d946dd9e8d827c125e9fee9a3f61bb932b9613d1071",
-            storage_dtype="bfloat16",
+SELFMIS_LEAD1 = PretrainedCard(
+    name="selfmis-lead1",
+    arch="net1d_ecgfounder_lead1",
+    arch_args={"n_classes": 0},
+    input=InputSpec(fs=500.0, leads=("I",), length=5000, preset="selfmis"),
+    embed_dim=1024,
+    num_params=30_654_000,
+    weights=WeightsSpec(
+        format="ecgfm",
+        file="selfmis-lead1.safetensors",
+        sha256="0928a6ddbf74dc660f4c5d946dd9e8d827c125e9fee9a3f61bb932b9613d1071",
+        storage_dtype="bfloat16",
+    ),
+    license="MIT",
+    paper=_SELFMIS_PAPER,
+    training=TrainingInfo(
+        data=(
+            "19,200 ECGs seen (600 steps x 32): 1,191 real 12-lead PTB-XL records (strat "
+            "folds 1-7 of the shared subset, 100 Hz copy upsampled to 500 Hz) + 2,000 "
+            "synthetic 12-lead ECGs from deepfake-ecg (seed 0), random 5 s crops; 128 "
+            "further fold 1-7 records held aside for retrieval validation. Teacher: a "
+            "half-width 12-lead Net1D (8.5 M parameters) trained supervised on 48 PTB-XL "
+            "statements of the same fold 1-7 records (labels used for the teacher only; "
+            "artifacts/selfmis-dev/teacher.safetensors)"
         ),
-        license="MIT",
-        paper=_SELFMIS_PAPER,
-        training=TrainingInfo(
-            data=(
-                "19,200 ECGs seen (600 steps x 32): 1,191 real 12-lead PTB-XL records (strat "
-                "folds 1-7 of the shared subset, 100 Hz copy upsampled to 500 Hz) + 2,000 "
-                "synthetic 12-lead ECGs from deepfake-ecg (seed 0), random 5 s crops; 128 "
-                "further fold 1-7 records held aside for retrieval validation. Teacher: a "
-                "half-width 12-lead Net1D (8.5 M parameters) trained supervised on 48 PTB-XL "
-                "statements of the same fold 1-7 records (labels used for the teacher only; "
-                "artifacts/selfmis-dev/teacher.safetensors)"
-            ),
-            steps=600,
-            compute=(
-                "2,033 s wall-clock on 2 CPU processes x 1 thread (2-core Intel Xeon VM, "
-                "shared with other jobs, no GPU, fp32); the teacher: 1,258 s on the same machine"
-            ),
-            recipe=(
-                "SigLIP (scale 1/0.07, bias 0, fixed) between the lead-I student (1024->512 "
-                "projection head, not shipped) and the frozen teacher's 12-lead embedding of "
-                "the same crop; AdamW lr 2e-4, weight decay 0.1, 40 warm-up steps, cosine, "
-                "batch 2 x 16, clip 1.0, seed 0; random student init (no ECGFounder weights). "
-                "Held-aside retrieval lead I -> 12-lead at the end: R@1 0.27, R@5 0.68, R@10 "
-                "0.89 (chance 0.008). Commands: artifacts/selfmis-dev/README.md"
-            ),
+        steps=600,
+        compute=(
+            "2,033 s wall-clock on 2 CPU processes x 1 thread (2-core Intel Xeon VM, "
+            "shared with other jobs, no GPU, fp32); the teacher: 1,258 s on the same machine"
         ),
-        description=(
-            "SelfMIS lead-I encoder: Net1D in the exact ECGFounder configuration (lead I, "
-            "500 Hz, 10 s), aligned to a frozen 12-lead teacher with the SigLIP loss on "
-            "self-cut lead I. Embedding: time mean of the last stage (1024-d). A small, "
-            "CPU-trained model: read the metrics and limitations before relying on it."
+        recipe=(
+            "SigLIP (scale 1/0.07, bias 0, fixed) between the lead-I student (1024->512 "
+            "projection head, not shipped) and the frozen teacher's 12-lead embedding of "
+            "the same crop; AdamW lr 2e-4, weight decay 0.1, 40 warm-up steps, cosine, "
+            "batch 2 x 16, clip 1.0, seed 0; random student init (no ECGFounder weights). "
+            "Held-aside retrieval lead I -> 12-lead at the end: R@1 0.27, R@5 0.68, R@10 "
+            "0.89 (chance 0.008). Commands: artifacts/selfmis-dev/README.md"
         ),
-        metrics=_SELFMIS_LEAD1_METRICS,
-        tags=("selfmis", "net1d", "single-lead", "contrastive", "trained-by-ecgfm"),
-        limitations=(
-            "Trained here on CPU with 19,200 ECGs (1,191 real records + 2,000 synthetic), not "
-            "initialised from ECGFounder (unavailable offline) and aligned to a small "
-            "supervised teacher instead of the 12-lead ECGFounder: far below the paper's "
-            "setting. It does NOT reach the targets set for it (CinC 2017 >= 0.93 macro AUROC "
-            "and +0.05 over random weights). Paired differences against the random-weight "
-            "baseline on the same records (95 % paired bootstrap CIs, artifacts/paired/): "
-            "CinC 2017 logistic 5-fold CV +0.011 [+0.005, +0.016] (better beyond noise, but a "
-            "fifth of the +0.05 asked), logistic +0.005 [-0.009, +0.018], linear -0.007 "
-            "[-0.021, +0.007]; PTB-XL lead I super-classes logistic +0.028 [+0.004, +0.052], "
-            "linear +0.016 [-0.005, +0.040]; MI types within noise (few positives per type). "
-            "A 0.41 M-parameter Net1D trained end to end on the "
-            "CinC training records for 30 minutes reaches 0.930 on the same test records: for "
-            "a labelled single-lead task of this size, supervised training beats this frozen "
-            "encoder. SelfMIS ablations on CinC 2017 (logistic 5-fold CV): no alignment "
-            "0.889, random frozen teacher 0.863, this teacher 0.900, 2.5x longer 0.898, "
-            "whole 10 s windows instead of 5 s crops 0.902, a rhythm-only teacher 0.904 "
-            "(runs, commands and PTB-XL numbers: artifacts/selfmis-dev/README.md): the "
-            "teacher is the bottleneck. PTB-XL numbers use the shared subset's fallback folds "
-            "(test = fold 9, 100 Hz upsampled) and are not comparable with published fold-10 "
-            "numbers. Use it as a reproducible starting point, not as a finished foundation "
-            "model."
-        ),
-    )
+    ),
+    description=(
+        "SelfMIS lead-I encoder: Net1D in the exact ECGFounder configuration (lead I, "
+        "500 Hz, 10 s), aligned to a frozen 12-lead teacher with the SigLIP loss on "
+        "self-cut lead I. Embedding: time mean of the last stage (1024-d). A small, "
+        "CPU-trained model: read the metrics and limitations before relying on it."
+    ),
+    metrics=_SELFMIS_LEAD1_METRICS,
+    tags=("selfmis", "net1d", "single-lead", "contrastive", "trained-by-ecgfm"),
+    limitations=(
+        "Trained here on CPU with 19,200 ECGs (1,191 real records + 2,000 synthetic), not "
+        "initialised from ECGFounder (unavailable offline) and aligned to a small "
+        "supervised teacher instead of the 12-lead ECGFounder: far below the paper's "
+        "setting. It does NOT reach the targets set for it (CinC 2017 >= 0.93 macro AUROC "
+        "and +0.05 over random weights). Paired differences against the random-weight "
+        "baseline on the same records (95 % paired bootstrap CIs, artifacts/paired/): "
+        "CinC 2017 logistic 5-fold CV +0.011 [+0.005, +0.016] (better beyond noise, but a "
+        "fifth of the +0.05 asked), logistic +0.005 [-0.009, +0.018], linear -0.007 "
+        "[-0.021, +0.007]; PTB-XL lead I super-classes logistic +0.028 [+0.004, +0.052], "
+        "linear +0.016 [-0.005, +0.040]; MI types within noise (few positives per type). "
+        "A 0.41 M-parameter Net1D trained end to end on the "
+        "CinC training records for 30 minutes reaches 0.930 on the same test records: for "
+        "a labelled single-lead task of this size, supervised training beats this frozen "
+        "encoder. SelfMIS ablations on CinC 2017 (logistic 5-fold CV): no alignment "
+        "0.889, random frozen teacher 0.863, this teacher 0.900, 2.5x longer 0.898, "
+        "whole 10 s windows instead of 5 s crops 0.902, a rhythm-only teacher 0.904 "
+        "(runs, commands and PTB-XL numbers: artifacts/selfmis-dev/README.md): the "
+        "teacher is the bottleneck. PTB-XL numbers use the shared subset's fallback folds "
+        "(test = fold 9, 100 Hz upsampled) and are not comparable with published fold-10 "
+        "numbers. Use it as a reproducible starting point, not as a finished foundation "
+        "model."
+    ),
 )
 
 _TWELVE_LEAD_DATA = (
@@ -445,62 +436,60 @@ _HL_METRICS = _ptbxl_12lead_metrics(
     ),
 )
 
-HL_VIT_P60_D2_W512 = register_pretrained(
-    PretrainedCard(
-        name="hl-vit-p60-d2-w512",
-        arch="hl_vit_p60_d2_w512",
-        arch_args={},
-        input=InputSpec(fs=250.0, leads=CANONICAL_LEADS, length=2500, preset="hl"),
-        embed_dim=512,
-        num_params=6_674_944,
-        weights=WeightsSpec(
-            format="ecgfm",
-            file="hl-vit-p60-d2-w512.safetensors",
-            sha256="d5db25d5100e8706b3a814ae34c8c0d56a566dfb343e606041e640f218bcdc53",
-            storage_dtype="bfloat16",
+HL_VIT_P60_D2_W512 = PretrainedCard(
+    name="hl-vit-p60-d2-w512",
+    arch="hl_vit_p60_d2_w512",
+    arch_args={},
+    input=InputSpec(fs=250.0, leads=CANONICAL_LEADS, length=2500, preset="hl"),
+    embed_dim=512,
+    num_params=6_674_944,
+    weights=WeightsSpec(
+        format="ecgfm",
+        file="hl-vit-p60-d2-w512.safetensors",
+        sha256="d5db25d5100e8706b3a814ae34c8c0d56a566dfb343e606041e640f218bcdc53",
+        storage_dtype="bfloat16",
+    ),
+    license="MIT",
+    paper=_HL_PAPER,
+    training=TrainingInfo(
+        data=f"25,600 ECGs seen (800 steps x 32). {_TWELVE_LEAD_DATA}",
+        steps=800,
+        compute=(
+            "1,235 s wall-clock in one process with 2 threads on a 2-core Intel Xeon VM "
+            "(no GPU, fp32), partly shared with a probe job; plus ~80 s of steps redone "
+            "after two restarts from the step-200 checkpoint"
         ),
-        license="MIT",
-        paper=_HL_PAPER,
-        training=TrainingInfo(
-            data=f"25,600 ECGs seen (800 steps x 32). {_TWELVE_LEAD_DATA}",
-            steps=800,
-            compute=(
-                "1,235 s wall-clock in one process with 2 threads on a 2-core Intel Xeon VM "
-                "(no GPU, fp32), partly shared with a probe job; plus ~80 s of steps redone "
-                "after two restarts from the step-200 checkpoint"
-            ),
-            recipe=(
-                "examples/pretrain_hybrid.py: masked L1 reconstruction (75 % of patches) + "
-                "patient-level InfoNCE (partner ECG of the same patient when one exists) + "
-                "sample-level InfoNCE (two views from the stochastic pool), weights 1:1:1; "
-                "AdamW lr 1e-4, betas 0.9/0.95, weight decay 0.05, 60 warm-up steps, cosine, "
-                "clip 1.0, batch 32, seed 0. The run was planned for 1,200 steps and shortened "
-                "to 800 at step 200 (cosine recomputed for 800 steps from there). Held-aside "
-                "validation at the end: masked L1 0.121, view-to-view retrieval R@1 0.97 / R@5 "
-                "0.99 over 128 records. Log and commands: artifacts/hl-p60/"
-            ),
+        recipe=(
+            "examples/pretrain_hybrid.py: masked L1 reconstruction (75 % of patches) + "
+            "patient-level InfoNCE (partner ECG of the same patient when one exists) + "
+            "sample-level InfoNCE (two views from the stochastic pool), weights 1:1:1; "
+            "AdamW lr 1e-4, betas 0.9/0.95, weight decay 0.05, 60 warm-up steps, cosine, "
+            "clip 1.0, batch 32, seed 0. The run was planned for 1,200 steps and shortened "
+            "to 800 at step 200 (cosine recomputed for 800 steps from there). Held-aside "
+            "validation at the end: masked L1 0.121, view-to-view retrieval R@1 0.97 / R@5 "
+            "0.99 over 128 records. Log and commands: artifacts/hl-p60/"
         ),
-        description=(
-            "Hybrid Learning (HL) 12-lead encoder: conv-patch ViT (patch 60 samples, depth 2, "
-            "width 512; the paper's best HL configuration) pre-trained by ecgfm with the "
-            "hybrid reconstruction + patient + sample contrastive loss. Input: 12 leads, "
-            "250 Hz, 10 s, mV (no filtering). Embedding: 512-d."
-        ),
-        metrics=_HL_METRICS,
-        tags=("hybrid-learning", "vit", "12-lead", "masked-modelling", "contrastive"),
-        limitations=(
-            "Pre-trained on CPU for 800 steps (25,600 ECGs from 1,191 real + 2,000 synthetic "
-            "records): orders of magnitude less than the paper. Evaluated on two PTB-XL tasks "
-            "only (super-classes and MI types, 12 leads, fallback folds of the shared subset: "
-            "test = fold 9, 232 records, 100 Hz data resampled; MI types have 1-28 test "
-            "positives each, so wide CIs): far from a full benchmark. The probe's "
-            "training records (folds 1-7) were part of the unlabeled pre-training data. A "
-            "small Net1D trained end to end on the probe's labels for 2.6 minutes is better "
-            "(0.914 against 0.871 for this frozen encoder's linear probe) on the super-classes "
-            "and level with it on the MI types (0.819 against 0.817): use it as a frozen "
-            "feature extractor or an initialisation to fine-tune, not as a finished model."
-        ),
-    )
+    ),
+    description=(
+        "Hybrid Learning (HL) 12-lead encoder: conv-patch ViT (patch 60 samples, depth 2, "
+        "width 512; the paper's best HL configuration) pre-trained by ecgfm with the "
+        "hybrid reconstruction + patient + sample contrastive loss. Input: 12 leads, "
+        "250 Hz, 10 s, mV (no filtering). Embedding: 512-d."
+    ),
+    metrics=_HL_METRICS,
+    tags=("hybrid-learning", "vit", "12-lead", "masked-modelling", "contrastive"),
+    limitations=(
+        "Pre-trained on CPU for 800 steps (25,600 ECGs from 1,191 real + 2,000 synthetic "
+        "records): orders of magnitude less than the paper. Evaluated on two PTB-XL tasks "
+        "only (super-classes and MI types, 12 leads, fallback folds of the shared subset: "
+        "test = fold 9, 232 records, 100 Hz data resampled; MI types have 1-28 test "
+        "positives each, so wide CIs): far from a full benchmark. The probe's "
+        "training records (folds 1-7) were part of the unlabeled pre-training data. A "
+        "small Net1D trained end to end on the probe's labels for 2.6 minutes is better "
+        "(0.914 against 0.871 for this frozen encoder's linear probe) on the super-classes "
+        "and level with it on the MI types (0.819 against 0.817): use it as a frozen "
+        "feature extractor or an initialisation to fine-tune, not as a finished model."
+    ),
 )
 
 _DUALVIEW_PAPER = (
@@ -557,68 +546,66 @@ _DUALVIEW_METRICS = _ptbxl_12lead_metrics(
     ),
 )
 
-DUALVIEW_SMALL_CMSC = register_pretrained(
-    PretrainedCard(
-        name="dualview-small-cmsc",
-        arch="dualview_small",
-        arch_args={"input_length": 500},
-        input=InputSpec(
-            fs=100.0,
-            leads=CANONICAL_LEADS,
-            length=500,
-            preset="dualview",
-            preset_config=_DUALVIEW_100HZ_5S,
+DUALVIEW_SMALL_CMSC = PretrainedCard(
+    name="dualview-small-cmsc",
+    arch="dualview_small",
+    arch_args={"input_length": 500},
+    input=InputSpec(
+        fs=100.0,
+        leads=CANONICAL_LEADS,
+        length=500,
+        preset="dualview",
+        preset_config=_DUALVIEW_100HZ_5S,
+    ),
+    embed_dim=128,
+    num_params=1_347_344,
+    weights=WeightsSpec(
+        format="ecgfm",
+        file="dualview-small-cmsc.safetensors",
+        sha256="e18ef36b7be0e3f1df8f184b2e41177667de31ac82eaa07638aa098c2d1fc022",
+        storage_dtype="bfloat16",
+    ),
+    license="MIT",
+    paper=_DUALVIEW_PAPER,
+    training=TrainingInfo(
+        data=f"25,600 ECGs seen (800 steps x 32). {_TWELVE_LEAD_DATA}",
+        steps=800,
+        compute=(
+            "2,737 s wall-clock in one process with 2 threads on a 2-core Intel Xeon VM "
+            "(no GPU, fp32), shared with an ST-MEM run and probe jobs"
         ),
-        embed_dim=128,
-        num_params=1_347_344,
-        weights=WeightsSpec(
-            format="ecgfm",
-            file="dualview-small-cmsc.safetensors",
-            sha256="e18ef36b7be0e3f1df8f184b2e41177667de31ac82eaa07638aa098c2d1fc022",
-            storage_dtype="bfloat16",
+        recipe=(
+            "examples/pretrain_dualview.py --model dualview_small --views cmsc --fs 100: "
+            "two non-overlapping 5 s halves of each 10 s record, random lead masking "
+            "p = 0.5 per view, InfoNCE (temperature 0.1) on a 128-wide projection head "
+            "(not shipped); AdamW lr 3e-4, weight decay 0.05, 60 warm-up steps, cosine, "
+            "clip 1.0, batch 32, seed 0. Held-aside validation at the end: half-to-half "
+            "retrieval R@1 0.14 / R@5 0.39 over 128 records (chance R@1 0.008). Log and "
+            "commands: artifacts/dualview-small-cmsc/"
         ),
-        license="MIT",
-        paper=_DUALVIEW_PAPER,
-        training=TrainingInfo(
-            data=f"25,600 ECGs seen (800 steps x 32). {_TWELVE_LEAD_DATA}",
-            steps=800,
-            compute=(
-                "2,737 s wall-clock in one process with 2 threads on a 2-core Intel Xeon VM "
-                "(no GPU, fp32), shared with an ST-MEM run and probe jobs"
-            ),
-            recipe=(
-                "examples/pretrain_dualview.py --model dualview_small --views cmsc --fs 100: "
-                "two non-overlapping 5 s halves of each 10 s record, random lead masking "
-                "p = 0.5 per view, InfoNCE (temperature 0.1) on a 128-wide projection head "
-                "(not shipped); AdamW lr 3e-4, weight decay 0.05, 60 warm-up steps, cosine, "
-                "clip 1.0, batch 32, seed 0. Held-aside validation at the end: half-to-half "
-                "retrieval R@1 0.14 / R@5 0.39 over 128 records (chance R@1 0.008). Log and "
-                "commands: artifacts/dualview-small-cmsc/"
-            ),
-        ),
-        description=(
-            "Dual-View transformer (small: width 128, 4 heads, time and channel streams of "
-            "depth 2, one bidirectional cross-attention block) pre-trained by ecgfm with the "
-            "paper's best view strategy, CMSC + random lead masking. Input: 12 leads at "
-            "100 Hz in 5 s windows (longer records are cut into windows whose embeddings are "
-            "averaged). Embedding: 128-d. Attention maps: see docs/models.md."
-        ),
-        metrics=_DUALVIEW_METRICS,
-        tags=("dual-view", "transformer", "12-lead", "contrastive", "cmsc"),
-        limitations=(
-            "Small model (1.3 M parameters) pre-trained on CPU for 800 steps (25,600 ECGs "
-            "from 1,191 real + 2,000 synthetic records), at 100 Hz rather than the paper's "
-            "500 Hz CMSC setting to fit the compute. Clearly above its random initialisation "
-            "with the linear probe on the PTB-XL super-classes, within noise of it with "
-            "logistic regression, and no better than it on the PTB-XL MI types (few positives "
-            "per type); evaluated on the fallback folds of the shared subset (232 test "
-            "records); a small Net1D trained end to end on the probe's labels for one "
-            "minute is better (0.907 against 0.832; MI types 0.870 against 0.681). Training "
-            "z-scored each 10 s record before splitting it into halves, whereas embed z-scores "
-            "each 5 s window (nearly the same statistics). The probe's training records "
-            "(folds 1-7) were part of the unlabeled pre-training data."
-        ),
-    )
+    ),
+    description=(
+        "Dual-View transformer (small: width 128, 4 heads, time and channel streams of "
+        "depth 2, one bidirectional cross-attention block) pre-trained by ecgfm with the "
+        "paper's best view strategy, CMSC + random lead masking. Input: 12 leads at "
+        "100 Hz in 5 s windows (longer records are cut into windows whose embeddings are "
+        "averaged). Embedding: 128-d. Attention maps: see docs/models.md."
+    ),
+    metrics=_DUALVIEW_METRICS,
+    tags=("dual-view", "transformer", "12-lead", "contrastive", "cmsc"),
+    limitations=(
+        "Small model (1.3 M parameters) pre-trained on CPU for 800 steps (25,600 ECGs "
+        "from 1,191 real + 2,000 synthetic records), at 100 Hz rather than the paper's "
+        "500 Hz CMSC setting to fit the compute. Clearly above its random initialisation "
+        "with the linear probe on the PTB-XL super-classes, within noise of it with "
+        "logistic regression, and no better than it on the PTB-XL MI types (few positives "
+        "per type); evaluated on the fallback folds of the shared subset (232 test "
+        "records); a small Net1D trained end to end on the probe's labels for one "
+        "minute is better (0.907 against 0.832; MI types 0.870 against 0.681). Training "
+        "z-scored each 10 s record before splitting it into halves, whereas embed z-scores "
+        "each 5 s window (nearly the same statistics). The probe's training records "
+        "(folds 1-7) were part of the unlabeled pre-training data."
+    ),
 )
 
 _ST_MEM_TINY_METRICS = _ptbxl_12lead_metrics(
@@ -649,59 +636,68 @@ _ST_MEM_TINY_METRICS = _ptbxl_12lead_metrics(
     ),
 )
 
-ST_MEM_TINY = register_pretrained(
-    PretrainedCard(
-        name="st-mem-tiny",
-        arch="st_mem_vit_small",
-        arch_args={"embed_dim": 192, "depth": 6, "num_heads": 3, "mlp_dim": 768},
-        input=InputSpec(fs=250.0, leads=CANONICAL_LEADS, length=2250, preset="st_mem"),
-        embed_dim=192,
-        num_params=2_693_334,
-        weights=WeightsSpec(
-            format="ecgfm",
-            file="st-mem-tiny.safetensors",
-            sha256="e2ac5e398f5c3c871c3242f62655e174d63760b6d81f37027c8e872c4009373b",
-            storage_dtype="bfloat16",
+ST_MEM_TINY = PretrainedCard(
+    name="st-mem-tiny",
+    arch="st_mem_vit_small",
+    arch_args={"embed_dim": 192, "depth": 6, "num_heads": 3, "mlp_dim": 768},
+    input=InputSpec(fs=250.0, leads=CANONICAL_LEADS, length=2250, preset="st_mem"),
+    embed_dim=192,
+    num_params=2_693_334,
+    weights=WeightsSpec(
+        format="ecgfm",
+        file="st-mem-tiny.safetensors",
+        sha256="e2ac5e398f5c3c871c3242f62655e174d63760b6d81f37027c8e872c4009373b",
+        storage_dtype="bfloat16",
+    ),
+    license="MIT",
+    paper=ST_MEM_VIT_BASE.paper + " (re-implemented and trained by ecgfm; not their weights)",
+    training=TrainingInfo(
+        data=f"115,200 ECGs seen (3,600 steps x 32). {_TWELVE_LEAD_DATA}",
+        steps=3600,
+        compute=(
+            "4,283 s wall-clock in one process with 1-2 threads on a 2-core Intel Xeon VM "
+            "(no GPU, fp32), partly shared with other training and probe jobs"
         ),
-        license="MIT",
-        paper=ST_MEM_VIT_BASE.paper + " (re-implemented and trained by ecgfm; not their weights)",
-        training=TrainingInfo(
-            data=f"115,200 ECGs seen (3,600 steps x 32). {_TWELVE_LEAD_DATA}",
-            steps=3600,
-            compute=(
-                "4,283 s wall-clock in one process with 1-2 threads on a 2-core Intel Xeon VM "
-                "(no GPU, fp32), partly shared with other training and probe jobs"
-            ),
-            recipe=(
-                "examples/pretrain_stmem.py with a CPU-sized ViT (width 192, depth 6, 3 heads, "
-                "MLP 768) and lead-wise decoder (128 wide, 2 blocks): 75 % of each lead's "
-                "patches masked, MSE on per-patch normalised targets; AdamW lr 5e-4, betas "
-                "0.9/0.95, weight decay 0.01, 60 warm-up steps, clip 1.0, batch 32, seed 0. "
-                "Three legs resumed from checkpoints, each a fresh cosine to its end (steps "
-                "0-800, 800-1,600, 1,600-3,600: warm restarts). Held-aside masked-patch MSE "
-                "(1.0 = predicting each patch's mean): 0.963 at step 800, 0.942 at 1,600, 0.757 "
-                "at 3,600. Log and commands: artifacts/stmem-tiny/"
-            ),
+        recipe=(
+            "examples/pretrain_stmem.py with a CPU-sized ViT (width 192, depth 6, 3 heads, "
+            "MLP 768) and lead-wise decoder (128 wide, 2 blocks): 75 % of each lead's "
+            "patches masked, MSE on per-patch normalised targets; AdamW lr 5e-4, betas "
+            "0.9/0.95, weight decay 0.01, 60 warm-up steps, clip 1.0, batch 32, seed 0. "
+            "Three legs resumed from checkpoints, each a fresh cosine to its end (steps "
+            "0-800, 800-1,600, 1,600-3,600: warm restarts). Held-aside masked-patch MSE "
+            "(1.0 = predicting each patch's mean): 0.963 at step 800, 0.942 at 1,600, 0.757 "
+            "at 3,600. Log and commands: artifacts/stmem-tiny/"
         ),
-        description=(
-            "ST-MEM 12-lead encoder in a CPU-sized configuration (ViT width 192, depth 6; "
-            "75-sample patches at 250 Hz, lead and [SEP] embeddings), pre-trained by ecgfm with "
-            "spatio-temporal masked ECG modelling. Input: 12 leads, 250 Hz, 9 s windows. "
-            "Embedding: 192-d."
-        ),
-        metrics=_ST_MEM_TINY_METRICS,
-        tags=("st-mem", "vit", "12-lead", "masked-modelling"),
-        limitations=(
-            "Tiny model (2.7 M parameters, not the paper's ViT-B) pre-trained on CPU with "
-            "115,200 ECGs from 1,191 real + 2,000 synthetic records, with two warm restarts of "
-            "the schedule; the reconstruction loss was still falling steeply at the end. Better "
-            "than its random initialisation beyond noise only with the linear probe (paired "
-            "differences on the same records: MI types +0.200 [+0.066, +0.316], super-classes "
-            "+0.034 [+0.008, +0.060]; artifacts/paired/); with logistic regression the gains "
-            "are within noise; a small Net1D trained end to end on the probe's labels is "
-            "better (0.917 against 0.833; MI types 0.920 against 0.739). Evaluated on the "
-            "fallback folds of the shared PTB-XL subset (232 test records); the probe's "
-            "training records (folds 1-7) were part of the unlabeled pre-training data."
-        ),
-    )
+    ),
+    description=(
+        "ST-MEM 12-lead encoder in a CPU-sized configuration (ViT width 192, depth 6; "
+        "75-sample patches at 250 Hz, lead and [SEP] embeddings), pre-trained by ecgfm with "
+        "spatio-temporal masked ECG modelling. Input: 12 leads, 250 Hz, 9 s windows. "
+        "Embedding: 192-d."
+    ),
+    metrics=_ST_MEM_TINY_METRICS,
+    tags=("st-mem", "vit", "12-lead", "masked-modelling"),
+    limitations=(
+        "Tiny model (2.7 M parameters, not the paper's ViT-B) pre-trained on CPU with "
+        "115,200 ECGs from 1,191 real + 2,000 synthetic records, with two warm restarts of "
+        "the schedule; the reconstruction loss was still falling steeply at the end. Better "
+        "than its random initialisation beyond noise only with the linear probe (paired "
+        "differences on the same records: MI types +0.200 [+0.066, +0.316], super-classes "
+        "+0.034 [+0.008, +0.060]; artifacts/paired/); with logistic regression the gains "
+        "are within noise; a small Net1D trained end to end on the probe's labels is "
+        "better (0.917 against 0.833; MI types 0.920 against 0.739). Evaluated on the "
+        "fallback folds of the shared PTB-XL subset (232 test records); the probe's "
+        "training records (folds 1-7) were part of the unlabeled pre-training data."
+    ),
+)
+
+# Registered by ecgfm.hub._pretrained_registry on first use (this module imports no registry).
+BUILTIN_CARDS: tuple[PretrainedCard, ...] = (
+    ECGFOUNDER_12LEAD,
+    ECGFOUNDER_LEAD1,
+    ST_MEM_VIT_BASE,
+    SELFMIS_LEAD1,
+    HL_VIT_P60_D2_W512,
+    DUALVIEW_SMALL_CMSC,
+    ST_MEM_TINY,
 )

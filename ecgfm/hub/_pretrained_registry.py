@@ -1,8 +1,8 @@
 """Registry of pretrained entries (cards), kept apart from the architecture registry.
 
 ``register_pretrained(card)`` adds an entry; a name can be registered once (a second
-registration is an error, not a warning). Built-in entries are registered when
-:mod:`ecgfm.hub` is imported (see ``_builtin_cards.py``). Temporary entries (tests, notebooks)
+registration is an error, not a warning). Built-in entries are registered on first use of
+the registry (``_builtin_cards.BUILTIN_CARDS``). Temporary entries (tests, notebooks)
 are removed with :func:`unregister_pretrained`.
 """
 
@@ -25,8 +25,19 @@ __all__ = [
 _CARDS: dict[str, PretrainedCard] = {}
 
 
+_BUILTIN_LOADED = False
+
+
 def _ensure_builtin_loaded() -> None:
-    import ecgfm.hub._builtin_cards  # noqa: F401  (registers the built-in entries on import)
+    """Register the built-in cards (``_builtin_cards.BUILTIN_CARDS``) once, on first use."""
+    global _BUILTIN_LOADED
+    if _BUILTIN_LOADED:
+        return
+    _BUILTIN_LOADED = True
+    from ecgfm.hub._builtin_cards import BUILTIN_CARDS
+
+    for card in BUILTIN_CARDS:
+        register_pretrained(card)
 
 
 def register_pretrained(card: PretrainedCard) -> PretrainedCard:
