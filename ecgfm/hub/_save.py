@@ -422,14 +422,11 @@ def save_pretrained(
             )
     else:
         saved = card
-    changes: dict[str, Any] = {"name": name, "description": description, "training": training}
-    changes["metrics"] = metrics
+    changes = {"name": name, "description": description, "training": training, "metrics": metrics}
     saved = saved.replace(**{k: v for k, v in changes.items() if v is not None})
-    if status == "same" and saved.name == card.name and dtype == card.weights.storage_dtype:
-        data = card_file  # the card's own file, byte for byte
+    if card_file is not None and saved.name == card.name and dtype == card.weights.storage_dtype:
+        data = card_file  # unchanged: the card's own file, byte for byte
     else:
-        data = None
-    if data is None:
         data = serialize_safetensors(stored, _metadata(saved.arch, saved.name))
     keep_hint = status in ("new", "same")
     saved = saved.replace(
