@@ -47,7 +47,7 @@ def test_single_lead_records_and_failures_are_counted(
     # without --rename the reader cannot know that channel 'ECG' is lead I: reported, rc 1
     assert quickstart.main([good, "--out", str(out)]) == 1
     captured = capsys.readouterr()
-    assert "NOT embedded" in captured.err and "rename" in captured.err
+    assert "NOT embedded" in captured.err and "Pass --rename ECG=<lead>" in captured.err
     assert "0 record(s), 1 failed" in captured.out and not out.exists()
 
     missing = str(tmp_path / "no_such_record")

@@ -127,9 +127,14 @@ def _extract_state_dict(ckpt: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[
         return dict(ckpt["state_dict"]), ignored
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         return dict(ckpt), ()
+    other = ""
+    if "model" in ckpt and isinstance(ckpt["model"], Mapping):  # the official ST-MEM layout
+        other = "; it has the layout of an official ST-MEM checkpoint: " + advice(
+            python="use ecgfm.convert.st_mem", cli="use `ecgfm convert st-mem`"
+        )
     raise ValueError(
         "not an ECGFounder checkpoint: expected {'state_dict': {...}, ...} (official format) or a "
-        f"plain dict of tensors; top-level entries are {sorted(ckpt)[:10]}"
+        f"plain dict of tensors; top-level entries are {sorted(ckpt)[:10]}{other}"
     )
 
 
@@ -207,7 +212,8 @@ def ecgfounder_state_dict_to_ecgfm(
     if unknown:
         raise ValueError(
             f"{len(unknown)} checkpoint keys are not part of an ECGFounder Net1D, e.g. "
-            f"{unknown[:5]}; is this another architecture (ST-MEM: ecgfm.convert.st_mem) or a "
+            f"{unknown[:5]}; is this another architecture (ST-MEM: "
+            f"{advice(python='ecgfm.convert.st_mem', cli='`ecgfm convert st-mem`')}) or a "
             "model wrapped under another prefix?"
         )
     _check_complete(state, use_bn=use_bn)

@@ -48,6 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecgfm._interface import advice
 from ecgfm.convert.ecgfounder import ConversionReport, load_official_checkpoint
 from ecgfm.leads import CANONICAL_LEADS
 from ecgfm.models.st_mem import STMEMPretrain, STMEMViT
@@ -118,9 +119,14 @@ def _unwrap(ckpt: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | N
         return dict(ckpt["model"]), dict(model_cfg) if model_cfg else None, ignored
     if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
         return dict(ckpt), None, ()
+    other = ""
+    if "state_dict" in ckpt and isinstance(ckpt["state_dict"], Mapping):  # official ECGFounder
+        other = "; it has the layout of an official ECGFounder checkpoint: " + advice(
+            python="use ecgfm.convert.ecgfounder", cli="use `ecgfm convert ecgfounder`"
+        )
     raise ValueError(
         "not an ST-MEM checkpoint: expected {'model': state_dict, ...} (official format) or a "
-        f"plain dict of tensors; top-level entries are {sorted(ckpt)[:10]}"
+        f"plain dict of tensors; top-level entries are {sorted(ckpt)[:10]}{other}"
     )
 
 
@@ -196,8 +202,9 @@ def _convert_encoder_keys(
     if unknown:
         raise ValueError(
             f"{len(unknown)} keys are not part of an ST-MEM encoder, e.g. {unknown[:5]}; is this "
-            "another architecture (ECGFounder: ecgfm.convert.ecgfounder) or a differently "
-            "wrapped model?"
+            "another architecture (ECGFounder: "
+            f"{advice(python='ecgfm.convert.ecgfounder', cli='`ecgfm convert ecgfounder`')}) or a "
+            "differently wrapped model?"
         )
     if not leads:
         raise ValueError(f"no '{prefix}lead_embeddings.*' keys: not an ST-MEM encoder")
