@@ -42,6 +42,7 @@ _MM_PER_INCH = 25.4
 _ROW_MM = 25.0  # height of one lead row at the default 10 mm/mV gain (2.5 mV)
 _MIN_COLUMN_MM = 10.0  # narrowest column of a grid layout that fits its lead label
 _MIN_PAPER_MM = 45.0  # narrowest paper of plot_ecg (the scale line below the traces fits)
+_MIN_PANEL_MM = 36.0  # narrowest panel of plot_views (its title fits)
 
 
 def _pyplot() -> Any:
@@ -406,10 +407,15 @@ def plot_views(
     row_mv = max(2.5, _ROW_MM / gain)
     pages = [_page_samples(p[0].shape[1], p[1], row_seconds) for p in panels]
     n_pages = [-(-p[0].shape[1] // per) for p, per in zip(panels, pages, strict=True)]
-    widths_mm = [per / p[1] * speed for p, per in zip(panels, pages, strict=True)]
+    # a panel shorter than its title gets blank paper after the trace (the scale is kept)
+    widths_mm = [
+        max(per / p[1] * speed, _MIN_PANEL_MM) for p, per in zip(panels, pages, strict=True)
+    ]
     heights_mm = [n * len(rows) * row_mv * gain for n in n_pages]
-    gap, side, top, bottom = 4.0, 3.0, 9.0 + (6.0 if title else 0.0), 6.0
-    fig_w = sum(widths_mm) + gap * (len(panels) - 1) + 2 * side
+    narrow = min(widths_mm) < 2 * _MIN_PANEL_MM  # panel titles on three lines
+    gap, side, bottom = 4.0, 3.0, 6.0
+    top = (12.5 if narrow else 9.0) + (6.0 if title else 0.0)
+    fig_w = max(sum(widths_mm) + gap * (len(panels) - 1) + 2 * side, 2 * _MIN_PANEL_MM + 10)
     fig_h = max(heights_mm) + top + bottom
     fig = plt.figure(figsize=(fig_w / _MM_PER_INCH, fig_h / _MM_PER_INCH))
     left = side
@@ -420,7 +426,7 @@ def plot_views(
         ax = fig.add_axes(box)
         left += w_mm + gap
         y1 = row_mv * 0.5
-        _paper(ax, 0.0, per / fs_v, y1 - h_mm / gain, y1, speed, gain)
+        _paper(ax, 0.0, w_mm / speed, y1 - h_mm / gain, y1, speed, gain)
         starts = range(0, sig.shape[1], per)
         for page, start in enumerate(starts):
             t = np.arange(min(per, sig.shape[1] - start)) / fs_v
@@ -434,8 +440,10 @@ def plot_views(
                 else:  # a lead this panel does not have: an empty row, labelled so
                     label = f"{label} (not in this {'view' if sig is not arr else 'record'})"
                     ax.text(0.03, base + row_mv * 0.22, label, fontsize=6, color="#888888")
+        sep = "\n" if narrow else ", "
         ax.set_title(
-            f"{title_v}\n{sig.shape[1]} samples, {fs_v:g} Hz, {len(v_leads)} lead(s)", fontsize=7
+            f"{title_v}\n{sig.shape[1]} samples, {fs_v:g} Hz{sep}{len(v_leads)} lead(s)",
+            fontsize=7,
         )
     fig.text(
         1 - side / fig_w,
@@ -446,7 +454,7 @@ def plot_views(
         va="bottom",
     )
     if title:
-        fig.suptitle(title, fontsize=9, y=1 - 1.5 / fig_h, va="top")
+        fig.suptitle(title, fontsize=9, y=1 - 1.5 / fig_h, va="top", wrap=True)
     return fig
 
 

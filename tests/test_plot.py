@@ -115,7 +115,8 @@ def test_plot_views_panels_share_the_scale() -> None:
         assert sum(len(ln.get_xdata()) > 1 for ln in fig.axes[0].lines) == n_rows
     # an interleaved view at fs/2 spans the full duration
     fig = plot_views(x, Interleave(fs=500.0)(x), 500.0, show_leads=["I", "V6"])
-    assert fig.axes[1].get_xlim()[1] == pytest.approx(2.0)
+    (first, *_) = _traces(fig.axes[1])
+    assert len(first.get_xdata()) == 500 and first.get_xdata()[-1] == pytest.approx(2.0 - 1 / 250)
     with pytest.raises(ValueError, match="names"):
         plot_views(x, Interleave(fs=500.0)(x), 500.0, names=["a"])
     with pytest.raises(TypeError, match="non-empty"):
@@ -401,3 +402,19 @@ def test_plot_ecg_labels_of_a_short_record_fit(n_t: int, layout: str, speed: flo
     assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 + 0.5  # the scale line is on the figure
     names = [t for t in ax.texts if t.get_text() in CANONICAL_LEADS]
     _no_overlaps([t.get_window_extent(r) for t in names] + [box], "labels")
+
+
+@pytest.mark.parametrize("n_t", [100, 1000, 5000])
+def test_plot_views_titles_and_scale_line_fit_short_views(n_t: int) -> None:
+    x = _walk(12, n_t)
+    views = CMSC(fs=500.0)(torch.from_numpy(x), generator=torch.Generator().manual_seed(0))
+    fig = plot_views(x, views, 500.0, show_leads=["I", "V1"], title="short")
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    titles = [ax.title.get_window_extent(r) for ax in fig.axes]
+    texts = [t.get_window_extent(r) for t in fig.texts]  # the scale line and the title
+    _no_overlaps(titles + texts, "titles")
+    for b in titles + texts:
+        assert b.x0 >= -0.5 and b.x1 <= fig.bbox.x1 + 0.5 and b.y1 <= fig.bbox.y1 + 0.5
+    for ax in fig.axes:  # blank paper may follow a short trace; the scale stays the same
+        assert _mm_per_unit(ax) == pytest.approx((12.5, 5.0), rel=0.02)
