@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ecgfm._lazy import attach
 
 if TYPE_CHECKING:
+    from ecgfm.convert import ecgfounder, st_mem
     from ecgfm.convert.ecgfounder import ecgfounder_state_dict_to_ecgfm, load_ecgfounder
     from ecgfm.convert.st_mem import load_st_mem_encoder, load_st_mem_pretrain
 
@@ -21,8 +22,10 @@ __getattr__, __dir__ = attach(
 )
 
 __all__ = [
+    "ecgfounder",
     "ecgfounder_state_dict_to_ecgfm",
     "load_ecgfounder",
     "load_st_mem_encoder",
     "load_st_mem_pretrain",
+    "st_mem",
 ]
