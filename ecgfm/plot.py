@@ -412,7 +412,7 @@ def plot_views(
         max(per / p[1] * speed, _MIN_PANEL_MM) for p, per in zip(panels, pages, strict=True)
     ]
     heights_mm = [n * len(rows) * row_mv * gain for n in n_pages]
-    narrow = min(widths_mm) < 2 * _MIN_PANEL_MM  # panel titles on three lines
+    narrow = min(widths_mm) < 50.0  # panel titles on three lines
     gap, side, bottom = 4.0, 3.0, 6.0
     top = (12.5 if narrow else 9.0) + (6.0 if title else 0.0)
     fig_w = max(sum(widths_mm) + gap * (len(panels) - 1) + 2 * side, 2 * _MIN_PANEL_MM + 10)

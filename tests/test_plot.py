@@ -404,7 +404,7 @@ def test_plot_ecg_labels_of_a_short_record_fit(n_t: int, layout: str, speed: flo
     _no_overlaps([t.get_window_extent(r) for t in names] + [box], "labels")
 
 
-@pytest.mark.parametrize("n_t", [100, 1000, 5000])
+@pytest.mark.parametrize("n_t", [100, 1000, 4000, 5000])
 def test_plot_views_titles_and_scale_line_fit_short_views(n_t: int) -> None:
     x = _walk(12, n_t)
     views = CMSC(fs=500.0)(torch.from_numpy(x), generator=torch.Generator().manual_seed(0))
