@@ -5,7 +5,7 @@ at its ``default_input_length``:
 
 - ``fp32``: plain eager ``forward_embedding`` under ``torch.no_grad()`` (the baseline);
 - ``bf16``: the same under ``torch.autocast(dtype=torch.bfloat16)``;
-- Net1D only, :func:`ecgfm.models.net1d.optimize_for_inference` (channels-last GEMM
+- Net1D only, :func:`ecgfm.models.optimize_for_inference` (channels-last GEMM
   formulation): ``fast`` (fp32, chunked: ``chunk_size="auto"``), ``fast-unchunked`` (fp32,
   the whole batch as one chunk), ``fast+compile`` (``torch.compile``), ``fast+bf16``
   (autocast), ``fast+int8`` (``quantize="int8"``: dynamic int8 1x1 convolutions) and
@@ -53,7 +53,8 @@ import torch
 import torch.nn.functional as F
 
 from ecgfm.models import create_model, list_models
-from ecgfm.models.net1d import Net1D, optimize_for_inference
+from ecgfm.models.net1d import Net1D
+from ecgfm.models.net1d_inference import optimize_for_inference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _variant_workers import VariantWorkers, serve

@@ -52,7 +52,7 @@ def fixtures_dir() -> Path:
 @pytest.fixture
 def built(monkeypatch: pytest.MonkeyPatch) -> list:
     """Every Net1D fast-path wrapper (``Net1DInference``) the code under test builds."""
-    import ecgfm.models.net1d as net1d_module
+    import ecgfm.models.net1d_inference as net1d_module
 
     made: list = []
     original = net1d_module.optimize_for_inference

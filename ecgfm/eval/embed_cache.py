@@ -14,7 +14,7 @@ the last one aligned to the end), embeds the windows ``batch_size`` at a time un
 windows of a record (CinC 2017: all windows of all its 10 s segments) in float64.
 
 A Net1D encoder (bare or in a PretrainedEncoder) on the CPU in float32 runs through its fast
-inference path (:func:`ecgfm.models.net1d.optimize_for_inference`, equal to
+inference path (:func:`ecgfm.models.optimize_for_inference`, equal to
 ``forward_embedding`` up to ~1e-6, so it shares the cache entries of the plain forward) unless
 ``fast=False``; ``quantize="int8"`` (opt-in, approximate) adds dynamic int8 1x1 convolutions
 and gets cache entries of its own.

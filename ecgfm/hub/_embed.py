@@ -16,7 +16,7 @@ Policy (documented in docs/hub.md):
 3. The encoder runs on the windows in ``torch.inference_mode`` (optionally under bf16
    autocast), ``batch_size`` windows at a time. A Net1D (ECGFounder/SelfMIS) encoder on the
    CPU in float32 runs through its fast inference path
-   (:func:`ecgfm.models.net1d.optimize_for_inference`: same embeddings up to ~1e-6, 1.5-2x
+   (:func:`ecgfm.models.optimize_for_inference`: same embeddings up to ~1e-6, 1.5-2x
    faster) unless ``fast=False``; ``quantize="int8"`` (opt-in, approximate: cosine >= 0.999
    with the float32 embedding in ecgfm's measurements) adds dynamic int8 1x1 convolutions.
 4. A record's embedding is the **mean of its windows' embeddings** (``reduce="mean"``);
@@ -36,92 +36,137 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgfm.leads import normalize_lead_names
-from ecgfm.signal import ECGRecord, as_signal, check_fs
+from ecgfm.hub._embed_input import Item, RecordIssue, relabel, split_input, validate_item
 
-__all__ = ["Prepared", "embed_windows", "fast_embedding_fn", "prepare_inputs"]
+__all__ = [
+    "EmbedResult",
+    "Prepared",
+    "RecordIssue",
+    "embed_windows",
+    "fast_embedding_fn",
+    "pool_windows",
+    "prepare_inputs",
+    "run_windows",
+]
 
 WindowPolicy = Literal["all", "disjoint", "center", "first", "spaced"]
 _WINDOW_POLICIES: tuple[str, ...] = ("all", "disjoint", "center", "first", "spaced")
 Reduce = Literal["mean", "none"]
+Errors = Literal["raise", "collect"]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """Model-ready windows of a set of records.
+    """Model-ready windows of a set of records; unpacks as ``windows, record_index``.
+
+    ``windows, record_index = model.prepare(...)`` works like ``preset.prepare(...)``.
 
     Attributes:
         windows: ``(N, C, length)`` float32, preprocessed as the card says.
-        record_index: ``(N,)`` long, the record (0..B-1) each window comes from.
-        num_records: ``B``.
+        record_index: ``(N,)`` long, the input position (0..B-1) of each window's record.
+        num_records: ``B``, the number of input records.
         single: the input was one record (``embed`` then returns ``(D,)``, not ``(1, D)``).
+        indices: input positions of the records that gave windows, in order (``None``: all).
+        failures: records that failed (only with ``errors="collect"``).
+        warnings: degenerate but usable records (flat leads, spikes, repaired NaN/Inf).
     """
 
     windows: torch.Tensor
     record_index: torch.Tensor
     num_records: int
     single: bool
+    indices: tuple[int, ...] | None = None
+    failures: tuple[RecordIssue, ...] = ()
+    warnings: tuple[RecordIssue, ...] = ()
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        yield self.windows
+        yield self.record_index
+
+    @property
+    def succeeded(self) -> tuple[int, ...]:
+        """Input positions of the records that gave windows."""
+        return tuple(range(self.num_records)) if self.indices is None else self.indices
 
 
-def _is_array(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, torch.Tensor))
+@dataclass(frozen=True, eq=False)
+class EmbedResult:
+    """What ``embed(..., errors="collect")`` returns: what could be embedded, and what not.
 
+    Attributes:
+        embeddings: ``reduce="mean"``: ``(len(indices), D)`` float32, row ``i`` the record at
+            input position ``indices[i]``; ``reduce="none"``: ``(N, D)``, one row per window.
+            Numpy or torch, as ``embed`` would return them (always 2-D, also for one record).
+        indices: ``(len(indices),)`` int64, the input positions of the records embedded.
+        record_index: ``reduce="none"``: ``(N,)`` input position of each window's record;
+            ``None`` otherwise.
+        failures: one :class:`RecordIssue` per record that could not be embedded, with its
+            position, id, message and exception (``failure.error``), in input order.
+        warnings: degenerate but embedded records (flat leads, spikes, repaired NaN/Inf),
+            also issued as :class:`ecgfm.signal.ECGQualityWarning`.
+        num_records: the number of input records.
+    """
 
-def _records_from_input(
-    x: Any, fs: float | None, leads: Sequence[str] | None, units: str | None, nan_policy: str
-) -> tuple[list[tuple[Any, float, tuple[str, ...]]], bool]:
-    """Split the user input into ``[(signal (B_i, C, T_i) float32 mV, fs, leads), ...]``."""
+    embeddings: Any
+    indices: Any
+    record_index: Any
+    failures: tuple[RecordIssue, ...]
+    warnings: tuple[RecordIssue, ...]
+    num_records: int
 
-    def from_record(r: ECGRecord, i: int | None) -> tuple[Any, float, tuple[str, ...]]:
-        what = "record" if i is None else f"record {i}"
-        if fs is not None and check_fs(fs) != r.fs:
-            raise ValueError(
-                f"{what} has fs={r.fs} Hz but fs={fs} was passed; an ECGRecord carries its own "
-                "sampling rate — drop fs="
-            )
-        if leads is not None and normalize_lead_names(leads) != r.leads:
-            raise ValueError(
-                f"{what} has leads {list(r.leads)} but leads={list(leads)} was passed; an "
-                "ECGRecord carries its own lead names — drop leads= (or use record.select)"
-            )
-        if units not in (None, "mV"):
-            raise ValueError(
-                f"{what}: an ECGRecord is already in mV but units={units!r} was passed; drop "
-                "units= (convert when building the record: ECGRecord.from_array(..., units=))"
-            )
-        return r.signal[None], r.fs, r.leads
+    @property
+    def ok(self) -> bool:
+        """Every record was embedded."""
+        return not self.failures
 
-    if isinstance(x, ECGRecord):
-        return [from_record(x, None)], True
-    if isinstance(x, (list, tuple)) and x and all(isinstance(r, ECGRecord) for r in x):
-        return [from_record(r, i) for i, r in enumerate(x)], False
-    if isinstance(x, (list, tuple)) and any(isinstance(r, ECGRecord) for r in x):
-        raise TypeError("a batch must be all ECGRecords or all arrays, not a mix")
-    if fs is None or leads is None:
-        raise ValueError(
-            "fs= (Hz) and leads= (channel names, e.g. ['I', 'II', ...]) are required for array "
-            "input; they are read from the record for ECGRecord input"
+    @property
+    def failed_indices(self) -> list[int]:
+        """Input positions of the failed records."""
+        return [f.index for f in self.failures]
+
+    def full(self, fill_value: float = float("nan")) -> Any:
+        """``(num_records, D)`` embeddings in input order, ``fill_value`` rows for failures.
+
+        Only for ``reduce="mean"`` results (windows have no row per record).
+        """
+        if self.record_index is not None:
+            raise ValueError("full() needs reduce='mean' results (one row per record)")
+        shape = (self.num_records, int(self.embeddings.shape[1]))
+        if isinstance(self.embeddings, torch.Tensor):
+            out = self.embeddings.new_full(shape, fill_value)
+            out[self.indices] = self.embeddings
+            return out
+        out_np = np.full(shape, fill_value, np.float32)
+        out_np[self.indices] = self.embeddings
+        return out_np
+
+    def __repr__(self) -> str:
+        failed = ", ".join(str(f.index) for f in self.failures[:10])
+        more = ", ..." if len(self.failures) > 10 else ""
+        return (
+            f"EmbedResult(embeddings {tuple(self.embeddings.shape)}: {len(self.indices)} of "
+            f"{self.num_records} records embedded, failures [{failed}{more}], "
+            f"{len(self.warnings)} warnings)"
         )
-    fs = check_fs(fs)
-    lead_names = normalize_lead_names(leads)
-    unit = "mV" if units is None else units
-    if isinstance(x, (list, tuple)) and x and all(_is_array(r) for r in x):
-        out = []
-        for i, r in enumerate(x):
-            sig = as_signal(
-                r, fs, lead_names, units=unit, nan_policy=nan_policy, allow_batch=False,
-                what=f"record {i}",
-            )  # fmt: skip
-            out.append((sig[None], fs, lead_names))
-        return out, False
-    if isinstance(x, (list, tuple)) and len(x) == 0:
-        raise ValueError("empty batch: pass at least one record")
-    sig = as_signal(x, fs, lead_names, units=unit, nan_policy=nan_policy, allow_batch=True)
-    if sig.ndim == 2:
-        return [(sig[None], fs, lead_names)], True
-    if sig.shape[0] == 0:
-        raise ValueError("empty batch (B = 0): pass at least one record")
-    return [(sig, fs, lead_names)], False
+
+
+def _check_errors(errors: Any) -> None:
+    if errors not in ("raise", "collect"):
+        raise ValueError(
+            f"errors must be 'raise' (stop at the first bad record) or 'collect' (embed the "
+            f"others and list the failures), got {errors!r}"
+        )
+
+
+def _stack(sigs: list[Any]) -> Any:
+    if isinstance(sigs[0], torch.Tensor):
+        return torch.stack([s.to(sigs[0].device) for s in sigs])
+    return np.stack(sigs)
+
+
+def _group_key(sig: Any, fs: float) -> tuple[Any, ...]:
+    device = str(sig.device) if isinstance(sig, torch.Tensor) else "numpy"
+    return (fs, int(sig.shape[-1]), device)
 
 
 def prepare_inputs(
@@ -133,8 +178,15 @@ def prepare_inputs(
     units: str | None = None,
     windows: WindowPolicy = "all",
     nan_policy: str | None = None,
+    errors: Errors = "raise",
 ) -> Prepared:
-    """Validate ``x`` and turn it into the preset's windows (see the module docstring)."""
+    """Validate ``x`` and turn it into the preset's windows (see the module docstring).
+
+    Records are validated one by one (messages name the record); records of the same rate and
+    length are then prepared together, up to 256 at a time. With ``errors="raise"`` the first
+    bad record raises (its message names it); with ``"collect"`` it is listed in
+    ``failures`` and the others are prepared.
+    """
     if nan_policy is None:
         nan_policy = preset.nan_policy
     if nan_policy not in ("raise", "zero"):
@@ -144,16 +196,84 @@ def prepare_inputs(
             f"windows must be one of {list(_WINDOW_POLICIES)} (embedding is deterministic: no "
             f"'random'), got {windows!r}"
         )
-    groups, single = _records_from_input(x, fs, leads, units, nan_policy)
-    all_windows: list[torch.Tensor] = []
-    all_index: list[torch.Tensor] = []
-    offset = 0
-    for sig, g_fs, g_leads in groups:
-        w, idx = preset.prepare(sig, g_fs, g_leads, windows=windows, nan_policy=nan_policy)
-        all_windows.append(w)
-        all_index.append(idx.to(torch.long) + offset)
-        offset += int(sig.shape[0])
-    return Prepared(torch.cat(all_windows), torch.cat(all_index), offset, single)
+    _check_errors(errors)
+    items, single = split_input(x, fs, leads, units)
+    hint = (
+        " (pass errors='collect' to embed the other records and get the failures listed)"
+        if len(items) > 1 and errors == "raise"
+        else ""
+    )
+    failures: list[RecordIssue] = []
+    notes: list[RecordIssue] = []
+    model_leads = None if preset.leads is None else tuple(preset.leads)
+
+    def fail(item: Item, err: Exception) -> None:
+        new = relabel(err, item.label, hint)
+        if errors == "raise":
+            raise new from None
+        failures.append(RecordIssue(item.index, item.record_id, str(new), new))
+
+    valid: list[tuple[Item, Any, tuple[str, ...]]] = []
+    first_error: tuple[Item, Exception] | None = None
+    for item in items:
+        try:
+            sig, names, item_notes = validate_item(item, model_leads, nan_policy)
+        except Exception as err:  # every record failure is named (and collected if asked)
+            if errors == "raise":  # raised after the records before it are prepared
+                first_error = (item, err)
+                break
+            fail(item, err)
+            continue
+        notes.extend(RecordIssue(item.index, item.record_id, n) for n in item_notes)
+        valid.append((item, sig, names))
+
+    out_windows: list[torch.Tensor] = []
+    out_index: list[torch.Tensor] = []
+    done: list[int] = []
+
+    def run(group: list[tuple[Item, Any, tuple[str, ...]]]) -> None:
+        item0, _, names = group[0]
+        try:
+            w, idx = preset.prepare(
+                _stack([g[1] for g in group]), item0.fs, names, windows=windows,
+                nan_policy=nan_policy,
+            )  # fmt: skip
+        except Exception as err:
+            if len(group) > 1:  # find the record(s) responsible
+                for member in group:
+                    run([member])
+                return
+            fail(item0, err)
+            return
+        positions = torch.as_tensor([g[0].index for g in group], dtype=torch.long)
+        out_windows.append(w)
+        out_index.append(positions.to(idx.device)[idx.to(torch.long)])
+        done.extend(g[0].index for g in group)
+
+    group: list[tuple[Item, Any, tuple[str, ...]]] = []
+    for entry in valid:
+        if group and (
+            len(group) == 256
+            or _group_key(entry[1], entry[0].fs) != _group_key(group[0][1], group[0][0].fs)
+        ):
+            run(group)
+            group = []
+        group.append(entry)
+    if group:
+        run(group)
+    if first_error is not None:  # no record before it failed: it is the first bad record
+        fail(*first_error)
+    n_ch = len(model_leads) if model_leads is not None else 0
+    if out_windows:
+        device = out_windows[0].device
+        all_w = torch.cat([w.to(device) for w in out_windows])
+        all_i = torch.cat([i.to(device) for i in out_index])
+    else:
+        all_w = torch.zeros(0, n_ch, int(preset.length))
+        all_i = torch.zeros(0, dtype=torch.long)
+    indices = None if len(done) == len(items) else tuple(sorted(done))
+    failures.sort(key=lambda f: f.index)
+    return Prepared(all_w, all_i, len(items), single, indices, tuple(failures), tuple(notes))
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
@@ -184,7 +304,8 @@ def fast_embedding_fn(
     explicitly and is an error where the fast path does not apply (rather than silently
     ignored).
     """
-    from ecgfm.models.net1d import Net1D, optimize_for_inference
+    from ecgfm.models.net1d import Net1D
+    from ecgfm.models.net1d_inference import optimize_for_inference
 
     if quantize not in (None, "int8"):
         raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
@@ -207,38 +328,31 @@ def fast_embedding_fn(
     return optimize_for_inference(encoder, quantize=quantize, compile=compile)  # type: ignore[arg-type]
 
 
-def embed_windows(
+def run_windows(
     encoder: nn.Module,
-    prepared: Prepared,
+    windows: torch.Tensor,
     *,
     batch_size: int = 64,
     autocast_dtype: torch.dtype | None = None,
-    reduce: Reduce = "mean",
     progress: bool = False,
     fast: bool = True,
     quantize: str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Run ``encoder.forward_embedding`` on prepared windows and pool them per record.
+) -> torch.Tensor:
+    """``encoder.forward_embedding`` of windows ``(N, C, L)``, ``batch_size`` at a time.
 
-    ``fast``/``quantize``: see :func:`fast_embedding_fn` (a float32 Net1D on the CPU runs
-    through its fast path by default; ``fast=False`` runs ``forward_embedding`` itself).
-
-    Returns ``(embeddings, record_index)``: with ``reduce="mean"`` embeddings are ``(B, D)``
-    float32 on the CPU and ``record_index`` is None; with ``reduce="none"`` they are ``(N, D)``
-    with the ``(N,)`` record index of each window.
+    Runs in ``torch.inference_mode`` in eval mode (the training flag is restored), through the
+    Net1D fast path where it applies (:func:`fast_embedding_fn`). Returns ``(N, D)`` float32 on
+    the CPU; non-finite rows are left for the caller to judge.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if reduce not in ("mean", "none"):
-        raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
     if autocast_dtype not in (None, torch.bfloat16, torch.float16):
         raise ValueError(
             f"autocast_dtype must be None, torch.bfloat16 or torch.float16, got {autocast_dtype}"
         )
     device = _model_device(encoder)
     dtype = next((p.dtype for p in encoder.parameters()), torch.float32)
-    n = prepared.windows.shape[0]
-    slices = list(_chunks(n, batch_size))
+    slices = list(_chunks(windows.shape[0], batch_size))
     iterator: Any = slices
     if progress:
         with contextlib.suppress(ImportError):
@@ -255,7 +369,7 @@ def embed_windows(
     try:
         with torch.inference_mode():
             for sl in iterator:
-                xb = prepared.windows[sl].to(device=device, dtype=dtype)
+                xb = windows[sl].to(device=device, dtype=dtype)
                 ctx = (
                     torch.autocast(device_type=device.type, dtype=autocast_dtype)
                     if autocast_dtype is not None
@@ -266,19 +380,78 @@ def embed_windows(
                 outs.append(emb.float().cpu())
     finally:
         encoder.train(was_training)
-    per_window = torch.cat(outs)
-    if not torch.isfinite(per_window).all():
-        raise FloatingPointError(
-            "the encoder produced NaN/Inf embeddings; check the input (flat or saturated "
-            "signals) or disable reduced-precision autocast"
-        )
+    if not outs:
+        return torch.zeros(0, int(getattr(encoder, "num_features", 0)))
+    return torch.cat(outs)
+
+
+def nonfinite_records(per_window: torch.Tensor, record_index: torch.Tensor) -> list[int]:
+    """Input positions of the records with a NaN/Inf window embedding, sorted."""
+    bad = ~torch.isfinite(per_window).all(dim=1)
+    return sorted(set(record_index.cpu()[bad.cpu()].tolist()))
+
+
+NONFINITE_ADVICE = (
+    "the encoder produced NaN/Inf embeddings; check the input (flat or saturated signals) "
+    "or disable reduced-precision autocast"
+)
+
+
+def pool_windows(
+    per_window: torch.Tensor, record_index: torch.Tensor, positions: Sequence[int]
+) -> torch.Tensor:
+    """Mean window embedding of each record in ``positions``: ``(len(positions), D)`` float32.
+
+    ``record_index`` holds the input position of each window; every position must have one.
+    """
+    index = record_index.cpu().to(torch.long)
+    pos = torch.as_tensor(list(positions), dtype=torch.long)
+    size = max((int(t.max()) for t in (pos, index) if t.numel()), default=-1)
+    row = torch.full((size + 1,), -1, dtype=torch.long)
+    row[pos] = torch.arange(pos.numel())
+    compact = row[index]
+    if (compact < 0).any():
+        raise RuntimeError("a window belongs to no listed record; this is a bug in ecgfm")
+    sums = torch.zeros(pos.numel(), per_window.shape[1], dtype=torch.float64)
+    sums.index_add_(0, compact, per_window.double())
+    counts = torch.bincount(compact, minlength=pos.numel()).to(torch.float64)
+    if (counts == 0).any():
+        missing = pos[counts == 0].tolist()
+        raise RuntimeError(f"records {missing} produced no window; this is a bug in the preset")
+    return (sums / counts[:, None]).float()
+
+
+def embed_windows(
+    encoder: nn.Module,
+    prepared: Prepared,
+    *,
+    batch_size: int = 64,
+    autocast_dtype: torch.dtype | None = None,
+    reduce: Reduce = "mean",
+    progress: bool = False,
+    fast: bool = True,
+    quantize: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run ``encoder.forward_embedding`` on prepared windows and pool them per record.
+
+    ``fast``/``quantize``: see :func:`fast_embedding_fn` (a float32 Net1D on the CPU runs
+    through its fast path by default; ``fast=False`` runs ``forward_embedding`` itself).
+
+    Returns ``(embeddings, record_index)``: with ``reduce="mean"`` embeddings are
+    ``(len(prepared.succeeded), D)`` float32 on the CPU (``(B, D)`` when every record gave
+    windows) and ``record_index`` is None; with ``reduce="none"`` they are ``(N, D)`` with the
+    ``(N,)`` record index of each window. NaN/Inf embeddings raise ``FloatingPointError``
+    naming the records.
+    """
+    if reduce not in ("mean", "none"):
+        raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
+    per_window = run_windows(
+        encoder, prepared.windows, batch_size=batch_size, autocast_dtype=autocast_dtype,
+        progress=progress, fast=fast, quantize=quantize,
+    )  # fmt: skip
+    bad = nonfinite_records(per_window, prepared.record_index)
+    if bad:
+        raise FloatingPointError(f"records {bad[:10]}: {NONFINITE_ADVICE}")
     if reduce == "none":
         return per_window, prepared.record_index.clone()
-    b = prepared.num_records
-    sums = torch.zeros(b, per_window.shape[1], dtype=torch.float64)
-    sums.index_add_(0, prepared.record_index, per_window.double())
-    counts = torch.bincount(prepared.record_index, minlength=b).to(torch.float64)
-    if (counts == 0).any():
-        missing = torch.nonzero(counts == 0).flatten().tolist()
-        raise RuntimeError(f"records {missing} produced no window; this is a bug in the preset")
-    return (sums / counts[:, None]).float(), None
+    return pool_windows(per_window, prepared.record_index, prepared.succeeded), None

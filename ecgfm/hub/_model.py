@@ -12,6 +12,7 @@ state dict keys are those of the bare encoder, which is what ``save_pretrained``
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -20,9 +21,21 @@ import torch
 from torch import nn
 
 from ecgfm.hub._card import PretrainedCard
-from ecgfm.hub._embed import Prepared, WindowPolicy, embed_windows, prepare_inputs
+from ecgfm.hub._embed import (
+    NONFINITE_ADVICE,
+    EmbedResult,
+    Errors,
+    Prepared,
+    RecordIssue,
+    WindowPolicy,
+    nonfinite_records,
+    pool_windows,
+    prepare_inputs,
+    run_windows,
+)
 from ecgfm.hub._errors import ArchitectureMismatchError
 from ecgfm.hub._preset import build_preset
+from ecgfm.signal import ECGQualityWarning
 
 __all__ = ["PretrainedEncoder", "check_card_matches_model", "count_parameters"]
 
@@ -85,7 +98,9 @@ class PretrainedEncoder(nn.Module):
         card: its :class:`PretrainedCard` (validated against the encoder).
 
     ``forward(x)`` is ``forward_embedding(x)`` on already-preprocessed windows
-    ``(B, C, length)``; :meth:`embed` takes raw data.
+    ``(B, C, length)`` (checked: other shapes are refused with a pointer to :meth:`embed` and
+    :meth:`prepare`); :meth:`embed` takes raw data. ``.encoder`` is the bare network, without
+    that check.
     """
 
     def __init__(self, encoder: nn.Module, card: PretrainedCard) -> None:
@@ -133,16 +148,42 @@ class PretrainedEncoder(nn.Module):
     def arch_args(self) -> dict[str, Any]:
         return dict(self._card.arch_args)
 
+    def _check_windows(self, x: Any, method: str) -> None:
+        """Refuse anything but prepared windows ``(B, C, length)``, saying what to call."""
+        inp = self._card.input
+        want = f"(B, {len(inp.leads)}, {inp.length})"
+        how = (
+            "For raw records use model.embed(x, fs=..., leads=...) (embeddings) or "
+            "model.prepare(x, fs=..., leads=...) (these windows); to run the bare network on "
+            "other shapes use model.encoder"
+        )
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"PretrainedEncoder.{method} takes prepared windows {want} as a torch tensor, "
+                f"got {type(x).__name__}. {how}"
+            )
+        if x.ndim != 3 or tuple(x.shape[1:]) != (len(inp.leads), inp.length):
+            raise ValueError(
+                f"PretrainedEncoder.{method} takes windows prepared as the card says: {want} = "
+                f"leads {list(inp.leads)} at {inp.fs:g} Hz, {inp.length} samples "
+                f"({inp.length / inp.fs:g} s), filtered and normalised; got shape "
+                f"{tuple(x.shape)}. {how}"
+            )
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder features of preprocessed windows ``(B, C, length)``."""
+        self._check_windows(x, "forward_features")
         return self.encoder.forward_features(x)
 
     def forward_embedding(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled embedding ``(B, num_features)`` of preprocessed windows ``(B, C, length)``."""
+        self._check_windows(x, "forward_embedding")
         return self.encoder.forward_embedding(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_embedding(x)
+        """``forward_embedding(x)`` of preprocessed windows ``(B, C, length)``."""
+        self._check_windows(x, "forward")
+        return self.encoder.forward_embedding(x)
 
     def extra_repr(self) -> str:
         inp = self._card.input
@@ -160,11 +201,19 @@ class PretrainedEncoder(nn.Module):
         units: str | None = None,
         windows: WindowPolicy = "all",
         nan_policy: Literal["raise", "zero"] | None = None,
+        errors: Errors = "raise",
     ) -> Prepared:
-        """Only the preprocessing of :meth:`embed`: model-ready windows and their record index."""
-        return prepare_inputs(
-            self._preset, x, fs, leads, units=units, windows=windows, nan_policy=nan_policy
-        )
+        """Only the preprocessing of :meth:`embed`: model-ready windows and their record index.
+
+        Takes the arguments of :meth:`embed`. Returns a :class:`~ecgfm.hub._embed.Prepared`
+        that unpacks like ``preset.prepare``: ``windows, record_index = model.prepare(...)``.
+        """
+        prepared = prepare_inputs(
+            self._preset, x, fs, leads, units=units, windows=windows, nan_policy=nan_policy,
+            errors=errors,
+        )  # fmt: skip
+        _warn(prepared.warnings)
+        return prepared
 
     def embed(
         self,
@@ -177,8 +226,9 @@ class PretrainedEncoder(nn.Module):
         windows: WindowPolicy = "all",
         reduce: Literal["mean", "none"] = "mean",
         nan_policy: Literal["raise", "zero"] | None = None,
+        errors: Errors = "raise",
         precision: Literal["fp32", "bf16"] | None = None,
-        return_tensors: Literal["np", "pt"] = "np",
+        return_tensors: Literal["np", "pt"] | None = None,
         progress: bool = False,
         fast: bool = True,
         quantize: Literal["int8"] | None = None,
@@ -188,10 +238,12 @@ class PretrainedEncoder(nn.Module):
         Args:
             x: one record — ``(C, T)`` array/tensor or :class:`~ecgfm.signal.ECGRecord` — or a
                 batch: ``(B, C, T)``, a list of ``(C, T_i)`` arrays or a list of records.
+                Signals, not file names: read files with ``ecgfm.data.read_wfdb``.
             fs: sampling rate in Hz (array input; records carry their own).
             leads: names of the ``C`` channels in order (array input); any order, aliases
                 accepted; missing limb leads are derived from two present ones.
-            units: units of array input (``"mV"`` default, ``"uV"``, ``"V"``).
+            units: units of array input (``"mV"`` default, ``"uV"``, ``"V"``); the amplitude
+                is checked against them (see ``docs/input_contract.md``).
             batch_size: windows per forward pass.
             windows: ``"all"`` (default): disjoint windows of the card's length covering the
                 record, the last one aligned to the end if a remainder is left (it overlaps
@@ -199,14 +251,21 @@ class PretrainedEncoder(nn.Module):
                 one window; ``"spaced"``: the preset's equally spaced windows (ST-MEM eval).
             reduce: ``"mean"`` averages the windows of each record; ``"none"`` returns
                 ``(embeddings (N, D), record_index (N,))`` per window.
-            nan_policy: ``"raise"`` on NaN/Inf, or ``"zero"`` to replace them (logged);
-                ``None`` uses the preset's default (``"zero"`` for ECGFounder/SelfMIS).
+            nan_policy: ``"raise"`` on NaN/Inf, or ``"zero"`` to replace them (an
+                :class:`~ecgfm.signal.ECGQualityWarning`); ``None`` uses the preset's default
+                (``"zero"`` for ECGFounder/SelfMIS).
+            errors: ``"raise"`` (default): the first record that cannot be embedded raises,
+                its message naming its position (and id); ``"collect"``: the other records are
+                embedded and an :class:`~ecgfm.hub._embed.EmbedResult` is returned with the
+                embeddings, the positions embedded and the failures with their reasons.
             precision: ``"bf16"`` runs under bfloat16 autocast (faster on GPUs; outputs are
                 float32 either way); ``None``/``"fp32"`` runs in the model's dtype.
-            return_tensors: ``"np"`` (numpy) or ``"pt"`` (CPU torch tensor).
+            return_tensors: ``None`` (default): torch tensors for torch input (a tensor or a
+                list of tensors; on the input's device), numpy otherwise; ``"np"`` or ``"pt"``
+                force one (``"pt"`` for numpy input: CPU tensors).
             progress: show a tqdm progress bar if tqdm is installed.
             fast: a Net1D encoder (ECGFounder, SelfMIS) on the CPU in float32 runs through
-                :func:`ecgfm.models.net1d.optimize_for_inference` (the same embeddings up to
+                :func:`ecgfm.models.optimize_for_inference` (the same embeddings up to
                 ~1e-6, faster); ``False`` runs the plain ``forward_embedding``.
             quantize: ``"int8"`` adds dynamic int8 1x1 convolutions to that fast path
                 (approximate: check the cosine with the float32 embeddings on your data; an
@@ -214,32 +273,82 @@ class PretrainedEncoder(nn.Module):
 
         Returns:
             ``(D,)`` for one record, ``(B, D)`` for a batch (float32), or the pair described
-            under ``reduce``.
+            under ``reduce``; with ``errors="collect"`` an ``EmbedResult``.
+
+        Warns:
+            ECGQualityWarning: degenerate but usable records (a flat lead, a spike above
+            25 mV, NaN/Inf replaced by 0). ``warnings.simplefilter("error",
+            ECGQualityWarning)`` makes them errors.
         """
         if precision not in (None, "fp32", "bf16", "bfloat16"):
             raise ValueError(f"precision must be None, 'fp32' or 'bf16', got {precision!r}")
-        if return_tensors not in ("np", "pt"):
-            raise ValueError(f"return_tensors must be 'np' or 'pt', got {return_tensors!r}")
-        prepared = self.prepare(
-            x, fs, leads, units=units, windows=windows, nan_policy=nan_policy
+        if return_tensors not in (None, "np", "pt"):
+            raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
+        if reduce not in ("mean", "none"):
+            raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
+        kind, out_device = _output_kind(x, return_tensors)
+        prepared = prepare_inputs(
+            self._preset, x, fs, leads, units=units, windows=windows, nan_policy=nan_policy,
+            errors=errors,
         )  # fmt: skip
-        emb, index = embed_windows(
-            self.encoder,
-            prepared,
-            batch_size=batch_size,
-            autocast_dtype=_AUTOCAST.get(precision),
-            reduce=reduce,
-            progress=progress,
-            fast=fast,
+        _warn(prepared.warnings)
+        per_window = run_windows(
+            self.encoder, prepared.windows, batch_size=batch_size,
+            autocast_dtype=_AUTOCAST.get(precision), progress=progress, fast=fast,
             quantize=quantize,
-        )
-        if reduce == "mean" and prepared.single:
-            emb = emb[0]
+        )  # fmt: skip
+        record_index = prepared.record_index.cpu()
+        positions = list(prepared.succeeded)
+        failures = list(prepared.failures)
+        bad = nonfinite_records(per_window, record_index)
+        if bad and errors == "raise":
+            raise FloatingPointError(f"records {bad[:10]}: {NONFINITE_ADVICE}")
+        if bad:
+            keep = ~torch.isin(record_index, torch.as_tensor(bad))
+            per_window, record_index = per_window[keep], record_index[keep]
+            positions = [p for p in positions if p not in set(bad)]
+            failures.extend(
+                RecordIssue(p, None, f"record {p}: {NONFINITE_ADVICE}",
+                            FloatingPointError(f"record {p}: {NONFINITE_ADVICE}"))
+                for p in bad
+            )  # fmt: skip
+            failures.sort(key=lambda f: f.index)
+        if reduce == "mean":
+            emb: torch.Tensor = pool_windows(per_window, record_index, positions)
+            index: torch.Tensor | None = None
+        else:
+            emb, index = per_window, record_index
 
         def convert(t: torch.Tensor) -> Any:
-            return t.numpy() if return_tensors == "np" else t
+            if kind == "np":
+                return np.ascontiguousarray(t.numpy())
+            return t.to(out_device) if out_device is not None else t
 
+        if errors == "collect":
+            return EmbedResult(
+                embeddings=convert(emb),
+                indices=convert(torch.as_tensor(positions, dtype=torch.long)),
+                record_index=None if index is None else convert(index),
+                failures=tuple(failures),
+                warnings=prepared.warnings,
+                num_records=prepared.num_records,
+            )
         if index is not None:
             return convert(emb), convert(index)
-        out = convert(emb)
-        return np.ascontiguousarray(out) if return_tensors == "np" else out
+        return convert(emb[0] if prepared.single else emb)
+
+
+def _warn(issues: Sequence[RecordIssue]) -> None:
+    """Issue each record warning as an ECGQualityWarning at the caller of embed/prepare."""
+    for issue in issues:
+        warnings.warn(issue.message, ECGQualityWarning, stacklevel=3)
+
+
+def _output_kind(x: Any, return_tensors: str | None) -> tuple[str, torch.device | None]:
+    """``("np" | "pt", device for torch output)`` for the input ``x`` (timm/HF convention)."""
+    first = x
+    if isinstance(x, (list, tuple)) and x and all(isinstance(r, torch.Tensor) for r in x):
+        first = x[0]
+    is_torch = isinstance(first, torch.Tensor)
+    kind = return_tensors or ("pt" if is_torch else "np")
+    return kind, (first.device if is_torch and kind == "pt" else None)

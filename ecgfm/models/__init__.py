@@ -11,5 +11,14 @@ from ecgfm.models._registry import (
     model_entrypoint,
     register_model,
 )
+from ecgfm.models.net1d_inference import Net1DInference, optimize_for_inference
 
-__all__ = ["create_model", "is_model", "list_models", "model_entrypoint", "register_model"]
+__all__ = [
+    "Net1DInference",
+    "create_model",
+    "is_model",
+    "list_models",
+    "model_entrypoint",
+    "optimize_for_inference",
+    "register_model",
+]

@@ -46,7 +46,6 @@ from ecgfm.models._registry import register_model
 __all__ = [
     "ECGFOUNDER_NET1D_ARGS",
     "Net1D",
-    "optimize_for_inference",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -446,32 +445,6 @@ def _validate_args(
             )
 
 
-# --- fast inference -------------------------------------------------------------------------
-
-
-def optimize_for_inference(
-    model: Net1D,
-    *,
-    dtype: torch.dtype | None = None,
-    compile: bool = False,
-    quantize: str | None = None,
-    chunk_size: int | str = "auto",
-    int8_min_features: int | None = None,
-) -> nn.Module:
-    """Fast eval-mode embedder ``(B, C, T) -> (B, num_features)`` sharing ``model``'s weights.
-
-    See :class:`ecgfm.models.net1d_inference.Net1DInference` (channels-last GEMM formulation,
-    chunked batches, optional autocast ``dtype``, ``quantize="int8"`` and ``torch.compile``).
-    """
-    from ecgfm.models.net1d_inference import Net1DInference
-
-    extra = {} if int8_min_features is None else {"int8_min_features": int8_min_features}
-    return Net1DInference(
-        model, dtype=dtype, compile=compile, quantize=quantize,  # type: ignore[arg-type]
-        chunk_size=chunk_size, **extra,  # type: ignore[arg-type]
-    )  # fmt: skip
-
-
 # --- registered configurations --------------------------------------------------------------
 
 
@@ -506,3 +479,24 @@ def net1d_small(**overrides: Any) -> Net1D:
     The widths are those of the conformance fixtures; no head by default (pure encoder).
     """
     return _build(_SMALL_ARGS, overrides)
+
+
+def __getattr__(name: str) -> object:
+    """Deprecated location of :func:`ecgfm.models.net1d_inference.optimize_for_inference`.
+
+    The fast path lives in :mod:`ecgfm.models.net1d_inference` (which imports this module, not
+    the reverse); ``ecgfm.models.net1d.optimize_for_inference`` keeps working for one release.
+    """
+    if name == "optimize_for_inference":
+        import importlib
+        import warnings
+
+        warnings.warn(
+            "ecgfm.models.net1d.optimize_for_inference moved to "
+            "ecgfm.models.optimize_for_inference (ecgfm.models.net1d_inference); the old "
+            "location will be removed in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module("ecgfm.models.net1d_inference").optimize_for_inference
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

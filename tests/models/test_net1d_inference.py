@@ -21,7 +21,8 @@ from ecgfm.models._int8_gemm import (
     quantize_weight,
 )
 from ecgfm.models._net1d_btc import DenseLinear
-from ecgfm.models.net1d import Net1D, optimize_for_inference
+from ecgfm.models.net1d import Net1D
+from ecgfm.models.net1d_inference import optimize_for_inference
 
 INT8_HW = int8_gemm_unsupported_reason(torch.device("cpu")) is None
 needs_int8 = pytest.mark.skipif(not INT8_HW, reason="no fast int8 GEMM on this CPU")
