@@ -7,26 +7,45 @@ sharing ``fs`` and lead names. :class:`ECGRecord` bundles one signal with its me
 :func:`as_signal` turns user input into that contract or fails with a message that says what
 to do: wrong rank, a ``(T, C)`` array passed as ``(C, T)``, lead count mismatch, duplicate or
 unknown leads, ``fs <= 0``, complex or boolean data, raw integer ADC counts without a gain,
-non-finite values, empty or too-short signals, and amplitudes that are implausible for mV.
+non-finite values, empty or too-short signals, and amplitudes that are implausible for mV
+(too large: microvolts or ADC counts; too small: volts). :func:`check_quality` flags
+degenerate content (flat leads, spikes) with an :class:`ECGQualityWarning`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
-import torch
 
+from ecgfm._lazy import is_tensor
 from ecgfm.leads import normalize_lead_names, select_leads
+from ecgfm.signal_quality import (
+    _MAX_PLAUSIBLE_MV,
+    _MIN_PLAUSIBLE_MV,
+    ECGQualityWarning,
+    SignalQuality,
+    check_quality,
+    lead_amplitude,
+)
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
+    "ECGQualityWarning",
     "ECGRecord",
+    "SignalQuality",
     "as_signal",
     "check_fs",
+    "check_quality",
+    "lead_amplitude",
     "repair_nonfinite",
     "stack_records",
     "unit_scale",
@@ -34,7 +53,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+ArrayT = TypeVar("ArrayT", np.ndarray, "torch.Tensor")
 NanPolicy = Literal["raise", "zero"]
 
 _UNIT_TO_MV: dict[str, float] = {
@@ -52,40 +71,105 @@ _UNIT_TO_MV: dict[str, float] = {
     "nv": 1e-6,
 }
 
-# 99th percentile of |x| above this (in mV) is not an ECG in millivolts (typical QRS: 0.5-3 mV).
-_MAX_PLAUSIBLE_MV = 50.0
+
+@dataclass(frozen=True)
+class _Advice:
+    """How the caller's interface fixes units and ADC counts (error messages only)."""
+
+    units: str = "pass units={units!r}"
+    adc: str = (
+        "pass `gain=` (ADC units per mV, from the header) and `baseline=`, or convert to "
+        "float millivolts yourself"
+    )
+    opt_out: str = "; pass check_amplitude=False if this is really intended"
+    nan: str = "pass nan_policy='zero'"
 
 
-def unit_scale(units: str) -> float:
+_AS_SIGNAL_ADVICE = _Advice()
+_RECORD_ADVICE = _Advice(
+    units="build the record with ECGRecord.from_array(x, fs, leads, units={units!r})",
+    adc="build the record with ECGRecord.from_array(x, fs, leads, gain=..., baseline=...)",
+    opt_out="",
+    nan="build the record with ECGRecord.from_array(..., nan_policy='zero')",
+)
+_FROM_ARRAY_ADVICE = dataclasses.replace(_AS_SIGNAL_ADVICE, opt_out="")
+
+
+def unit_scale(units: str, *, adc_advice: str | None = None) -> float:
     """Factor that converts ``units`` to millivolts (``"uV"``/``"µV"`` -> 0.001, ``"V"`` -> 1000).
 
     Raises ``ValueError`` for unknown or empty units (e.g. WFDB's ``"adu"``/``"NU"``): such data
-    are raw ADC counts and need a gain.
+    are raw ADC counts and need a gain. ``adc_advice`` replaces the sentence that says how to
+    pass that gain (callers whose interface has no ``gain=`` say what to do instead).
     """
     if not isinstance(units, str):
         raise TypeError(f"units must be a string such as 'mV' or 'uV', got {units!r}")
     key = units.strip().lower()
     if key not in _UNIT_TO_MV:
+        advice = _AS_SIGNAL_ADVICE.adc if adc_advice is None else adc_advice
         raise ValueError(
             f"unknown units {units!r}: ecgfm accepts mV, uV/µV, V or nV. For raw ADC counts "
-            "pass `gain=` (ADC units per physical unit, from the record header) and the "
-            "physical `units`."
+            f"{advice}"
         )
     return _UNIT_TO_MV[key]
 
 
 def check_fs(fs: Any, *, name: str = "fs") -> float:
-    """Validate a sampling rate in Hz and return it as a float."""
-    if isinstance(fs, bool) or not isinstance(fs, (int, float, np.integer, np.floating)):
+    """Validate a sampling rate in Hz and return it as a float.
+
+    Accepts any real number (``int``, ``float``, numpy scalars, ``fractions.Fraction``) and 0-d
+    numpy arrays / torch tensors holding one (``np.array(500)``, ``torch.tensor(500.0)``).
+    """
+    value = fs
+    if isinstance(fs, np.ndarray) or is_tensor(fs):
+        if fs.ndim != 0:
+            raise TypeError(
+                f"{name} must be one number (Hz), got an array of shape {tuple(fs.shape)}; "
+                f"pass a scalar such as {name}=500"
+            )
+        value = fs.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number (Hz), got {type(fs).__name__}: {fs!r}")
-    fs = float(fs)
-    if not math.isfinite(fs) or fs <= 0:
-        raise ValueError(f"{name} must be a positive, finite sampling rate in Hz, got {fs}")
-    return fs
+    out = float(value)
+    if not math.isfinite(out) or out <= 0:
+        raise ValueError(f"{name} must be a positive, finite sampling rate in Hz, got {out}")
+    return out
+
+
+def _check_amplitude(x: np.ndarray | torch.Tensor, units: str, what: str, advice: _Advice) -> None:
+    """Refuse records whose largest-lead amplitude is implausible for mV (see the bounds)."""
+    amp = np.atleast_1d(lead_amplitude(x).max(axis=-1))  # (B,) or (1,)
+    batch = x.ndim == 3
+
+    def where(rows: np.ndarray) -> str:
+        if not batch:
+            return what
+        shown = ", ".join(str(i) for i in rows[:5]) + (", ..." if rows.size > 5 else "")
+        return f"{what}: batch rows [{shown}] ({rows.size} of {amp.size})"
+
+    high = np.flatnonzero(amp > _MAX_PLAUSIBLE_MV)
+    if high.size:
+        raise ValueError(
+            f"{where(high)}: amplitudes are implausible for {units!r}: the largest lead "
+            f"amplitude (99th percentile of |x - median|) is {amp[high[0]]:.4g} mV after "
+            "conversion, an ECG's is about 0.1-10 mV. The data are probably in microvolts ("
+            + advice.units.format(units="uV")
+            + f") or raw ADC counts ({advice.adc}){advice.opt_out}"
+        )
+    # A record whose leads are all exactly constant says nothing about units (see check_quality).
+    low = np.flatnonzero((amp > 0) & (amp < _MIN_PLAUSIBLE_MV))
+    if low.size:
+        raise ValueError(
+            f"{where(low)}: amplitudes are implausible for {units!r}: the largest lead "
+            f"amplitude (99th percentile of |x - median|) is {amp[low[0]]:.4g} mV after "
+            "conversion, an ECG's is about 0.1-10 mV. The data are probably in volts ("
+            + advice.units.format(units="V")
+            + f"), or the record is flat (check the reader){advice.opt_out}"
+        )
 
 
 def _nonfinite_mask(x: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    return ~torch.isfinite(x) if isinstance(x, torch.Tensor) else ~np.isfinite(x)
+    return ~x.isfinite() if is_tensor(x) else ~np.isfinite(x)
 
 
 def repair_nonfinite(x: ArrayT, *, what: str = "signal") -> tuple[ArrayT, int]:
@@ -99,13 +183,13 @@ def repair_nonfinite(x: ArrayT, *, what: str = "signal") -> tuple[ArrayT, int]:
     count = int(bad.sum())
     if count == 0:
         return x, 0
-    if count == (x.numel() if isinstance(x, torch.Tensor) else x.size):
+    if count == (x.numel() if is_tensor(x) else x.size):
         raise ValueError(
             f"{what} is entirely NaN/Inf ({count} values); there is nothing to repair — "
             "check the reader or drop this record explicitly"
         )
-    if isinstance(x, torch.Tensor):
-        x = torch.where(bad, torch.zeros((), dtype=x.dtype, device=x.device), x)
+    if is_tensor(x):
+        x = x.masked_fill(bad, 0)
     else:
         x = np.where(bad, np.zeros((), dtype=x.dtype), x)
     logger.warning("%s: replaced %d NaN/Inf values by 0", what, count)
@@ -125,6 +209,7 @@ def as_signal(
     check_amplitude: bool = True,
     allow_batch: bool = True,
     what: str = "signal",
+    _advice: _Advice = _AS_SIGNAL_ADVICE,
 ) -> np.ndarray | torch.Tensor:
     """Validate ``x`` against the input contract and return it as float32 millivolts.
 
@@ -139,19 +224,23 @@ def as_signal(
         nan_policy: ``"raise"`` (default) refuses NaN/Inf; ``"zero"`` replaces them by 0 with a
             logged warning (documented repair, see :func:`repair_nonfinite`).
         min_samples: shortest acceptable ``T``.
-        check_amplitude: refuse amplitudes implausible for mV (99th pct of |x| > 50 mV),
-            which usually means microvolts or ADC counts passed as mV.
+        check_amplitude: refuse records whose amplitude is implausible for mV: the largest
+            :func:`lead_amplitude` above 50 mV (microvolts or ADC counts passed as mV) or
+            below 0.02 mV (volts passed as mV). Judged per record of a batch, on its largest
+            lead (flat leads are common); a record whose leads are all constant is not judged
+            (see :func:`check_quality`).
         what: name used in messages (e.g. a record id).
+        _advice: how the calling interface fixes units (internal: error messages only).
 
     Returns:
         float32 array/tensor of the same kind, in mV, shape unchanged.
     """
     check_fs(fs)
     names = normalize_lead_names(leads)
-    if isinstance(x, torch.Tensor):
+    if is_tensor(x):
         arr: np.ndarray | torch.Tensor = x
         dtype_is_complex = x.is_complex()
-        dtype_is_bool = x.dtype == torch.bool
+        dtype_is_bool = str(x.dtype) == "torch.bool"
         dtype_is_int = not x.is_floating_point() and not dtype_is_complex and not dtype_is_bool
     else:
         try:
@@ -192,7 +281,7 @@ def as_signal(
             raise ValueError(
                 f"{what}: shape {tuple(arr.shape)} looks like (T, C): {len(names)} leads are on "
                 "the last axis. ecgfm expects channels first, (C, T) — pass x.T "
-                "(or x.transpose(-1, -2) for a batch)"
+                "(for a batch (B, T, C): x.swapaxes(-1, -2))"
             )
         raise ValueError(
             f"{what}: {len(names)} lead names {list(names)} for {n_ch} channels "
@@ -216,11 +305,15 @@ def as_signal(
     if dtype_is_int:
         if gain is None:
             raise TypeError(
-                f"{what}: integer input (dtype {arr.dtype}) looks like raw ADC counts; pass "
-                "`gain=` (ADC units per mV, from the header) and `baseline=`, or convert to "
-                "float millivolts yourself"
+                f"{what}: integer input (dtype {arr.dtype}) looks like raw ADC counts; "
+                f"{_advice.adc}"
             )
-        if not (isinstance(gain, (int, float)) and math.isfinite(gain) and gain > 0):
+        if not (
+            isinstance(gain, numbers.Real)
+            and not isinstance(gain, bool)
+            and math.isfinite(gain)
+            and gain > 0
+        ):
             raise ValueError(f"{what}: gain must be a positive number, got {gain!r}")
     elif gain is not None:
         raise ValueError(
@@ -228,8 +321,10 @@ def as_signal(
             f"in {units!r} — drop `gain` or pass the raw integer counts"
         )
 
-    scale = unit_scale(units)
-    if isinstance(arr, torch.Tensor):
+    scale = unit_scale(units, adc_advice=_advice.adc)
+    if is_tensor(arr):
+        import torch
+
         out: np.ndarray | torch.Tensor = arr.to(torch.float64 if dtype_is_int else arr.dtype)
         if dtype_is_int:
             out = (out - baseline) / gain
@@ -248,27 +343,14 @@ def as_signal(
         bad = int(_nonfinite_mask(out).sum())
         if bad:
             raise ValueError(
-                f"{what}: {bad} NaN/Inf values; clean the record, or pass nan_policy='zero' to "
-                "replace them by 0 (logged)"
+                f"{what}: {bad} NaN/Inf values; clean the record, or {_advice.nan} to replace "
+                "them by 0 (logged)"
             )
     else:
         raise ValueError(f"nan_policy must be 'raise' or 'zero', got {nan_policy!r}")
 
-    if check_amplitude:
-        absx = out.abs() if isinstance(out, torch.Tensor) else np.abs(out)
-        if isinstance(absx, torch.Tensor):
-            sample = absx.reshape(-1)[:: max(1, absx.numel() // 200_000)].float()
-            p99 = float(torch.quantile(sample, 0.99)) if sample.numel() else 0.0
-        else:
-            sample = absx.reshape(-1)[:: max(1, absx.size // 200_000)]
-            p99 = float(np.percentile(sample, 99)) if sample.size else 0.0
-        if p99 > _MAX_PLAUSIBLE_MV:
-            raise ValueError(
-                f"{what}: amplitudes are implausible for {units!r} (99th percentile of |x| is "
-                f"{p99:.4g} mV after conversion; an ECG is a few mV). The data are "
-                "probably in microvolts (pass units='uV') or raw ADC counts (pass integer data "
-                "with gain=); pass check_amplitude=False if this is really intended"
-            )
+    if check_amplitude and out.shape[-1] > 0:
+        _check_amplitude(out, units, what, _advice)
     return out
 
 
@@ -299,13 +381,14 @@ class ECGRecord:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if isinstance(self.signal, torch.Tensor):
+        if is_tensor(self.signal):
             self.signal = self.signal.detach().cpu().numpy()
         self.leads = normalize_lead_names(self.leads)
         self.fs = check_fs(self.fs)
         self.signal = as_signal(
-            self.signal, self.fs, self.leads, allow_batch=False, what=self._what()
-        )
+            self.signal, self.fs, self.leads, allow_batch=False, what=self._what(),
+            _advice=_RECORD_ADVICE,
+        )  # fmt: skip
 
     def _what(self) -> str:
         return f"record {self.record_id}" if self.record_id is not None else "record"
@@ -338,8 +421,9 @@ class ECGRecord:
             nan_policy=nan_policy,
             allow_batch=False,
             what=what,
+            _advice=_FROM_ARRAY_ADVICE,
         )
-        if isinstance(sig, torch.Tensor):
+        if is_tensor(sig):
             sig = sig.detach().cpu().numpy()
         meta = dict(meta or {})
         meta.setdefault("source_units", units)
@@ -385,6 +469,8 @@ class ECGRecord:
 
     def to_tensor(self, device: torch.device | str | None = None) -> torch.Tensor:
         """The signal as a float32 tensor ``(C, T)``."""
+        import torch
+
         return torch.from_numpy(self.signal).to(device)
 
 

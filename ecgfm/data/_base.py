@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator
+from typing import overload
 
 import numpy as np
 import torch
@@ -23,6 +24,10 @@ class ECGDataset(torch.utils.data.Dataset):
     ``_read(i)``. Items are read on access; ``transform`` (an ``ECGRecord -> ECGRecord``
     callable, e.g. a crop or a resampler) is applied to each item. Use
     :func:`ecgfm.data.collate_records` as ``collate_fn`` of a ``torch.utils.data.DataLoader``.
+
+    Indexing follows ``Sequence``: ``ds[i]`` (negative ``i`` counts from the end) is one
+    record, ``ds[a:b:step]`` a list of records (read now, e.g. for ``model.embed(ds[:8])``).
+    For a lazy subset use ``torch.utils.data.Subset(ds, indices)``.
     """
 
     fs: float
@@ -52,16 +57,28 @@ class ECGDataset(torch.utils.data.Dataset):
             i = operator.index(index)
         except TypeError:
             raise TypeError(
-                f"{type(self).__name__} indices must be integers, got {type(index).__name__}; "
-                "for a subset use torch.utils.data.Subset(dataset, indices)"
+                f"{type(self).__name__} indices must be integers or slices, got "
+                f"{type(index).__name__}; for other subsets use [ds[i] for i in indices] "
+                "(records now) or torch.utils.data.Subset(dataset, indices) (lazy)"
             ) from None
         n = len(self)
         if not -n <= i < n:
             raise IndexError(f"index {index} out of range for {type(self).__name__} of {n} items")
         return i % n
 
-    def __getitem__(self, index: int) -> ECGRecord:
-        record = self._read(self._index(index))
+    @overload
+    def __getitem__(self, index: int) -> ECGRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ECGRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> ECGRecord | list[ECGRecord]:
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(len(self))[index]]
+        return self._item(self._index(index))
+
+    def _item(self, i: int) -> ECGRecord:
+        record = self._read(i)
         if self.transform is None:
             return record
         out = self.transform(record)

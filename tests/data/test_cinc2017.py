@@ -76,6 +76,19 @@ def test_records_equal_loadmat(root: Path, whole: CinC2017, reference: dict[str,
         whole.load_all()  # variable lengths cannot be stacked
 
 
+def test_slicing_like_a_sequence(whole: CinC2017, segmented: CinC2017) -> None:
+    part = whole[2:5]  # issue 13: CinC2017 could not be sliced
+    assert isinstance(part, list) and [r.record_id for r in part] == list(whole.record_ids[2:5])
+    np.testing.assert_array_equal(part[1].signal, whole[3].signal)
+    assert [r.record_id for r in whole[-2:]] == list(whole.record_ids[-2:])
+    assert [r.record_id for r in whole[:7:3]] == list(whole.record_ids[:7:3])
+    assert whole[len(whole) :] == [] and whole[-1].record_id == whole.record_ids[-1]
+    segments = segmented[1:4]
+    assert [r.meta["segment_index"] for r in segments] == list(segmented.segment_indices[1:4])
+    with pytest.raises(TypeError, match=r"integers or slices.*Subset"):
+        whole[[0, 1]]  # type: ignore[call-overload]
+
+
 def test_v1_labels_differ_where_the_files_differ(
     root: Path, whole: CinC2017, reference: dict[str, str]
 ) -> None:

@@ -73,7 +73,19 @@ def test_item_matches_direct_read_and_label_matrix(root: Path, ds100: PTBXL) -> 
     with pytest.raises(IndexError):
         ds100[len(ds100)]
     with pytest.raises(TypeError, match="Subset"):
-        ds100[0:2]  # type: ignore[call-overload]
+        ds100[[0, 2]]  # type: ignore[call-overload]  (slices give lists: see below)
+
+
+def test_slicing_like_a_sequence(ds100: PTBXL) -> None:
+    part = ds100[1:7:2]
+    assert [r.record_id for r in part] == list(ds100.record_ids[1:7:2])
+    np.testing.assert_array_equal(part[2].signal, ds100[5].signal)
+    assert [r.record_id for r in ds100[-3:]] == list(ds100.record_ids[-3:])
+    assert ds100[:0] == []
+    with pytest.raises(IndexError, match="out of range"):
+        ds100[len(ds100)]
+    with pytest.raises(TypeError, match="integers or slices"):
+        ds100["1"]  # type: ignore[call-overload]
 
 
 def test_patient_ids_are_integers_as_strings(root: Path, ds100: PTBXL) -> None:

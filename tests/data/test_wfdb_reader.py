@@ -132,13 +132,13 @@ def test_units_gain_and_baseline_are_honoured(tmp_path: Path) -> None:
 @pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
 def test_micro_sign_units_are_microvolts(tmp_path: Path, encoding: str) -> None:
     # wfdb 4.3 parses "µV" as "V" (a factor 1e6 off); ecgfm reads the header itself.
-    adc = _adc(1)
-    _write16(tmp_path, "r", adc, ["r.dat 16 100/µV 16 0 0 0 0 II"])
+    adc = _adc(1)  # +-800 counts at 2 counts per µV: +-0.4 mV, a plausible ECG amplitude
+    _write16(tmp_path, "r", adc, ["r.dat 16 2/µV 16 0 0 0 0 II"])
     hea = tmp_path / "r.hea"
     hea.write_bytes(hea.read_text(encoding="utf-8").encode(encoding))
     rec = read_wfdb(tmp_path / "r")
     np.testing.assert_array_equal(
-        rec.signal[0], (adc[0].astype(np.float64) / 100 * 1e-3).astype(np.float32)
+        rec.signal[0], (adc[0].astype(np.float64) / 2 * 1e-3).astype(np.float32)
     )
     assert rec.meta["source_units"] == ("µV",)
 

@@ -104,9 +104,9 @@ def test_ecgfounder_converted_round_trip(tmp_path: Path, register_temp) -> None:
     model = from_pretrained(card.name, checkpoint_path=pth)
     out = save_pretrained(model, tmp_path / "converted")
     again = from_pretrained(out)
-    x = io["input"][:1, :, :1000]  # Net1D takes any length; short keeps the test fast
+    x = io["input"][:1, :, :1000]  # the bare Net1D takes any length; short keeps the test fast
     with torch.inference_mode():
-        assert torch.equal(again.forward_embedding(x), model.forward_embedding(x))
+        assert torch.equal(again.encoder.forward_embedding(x), model.encoder.forward_embedding(x))
     assert again.card.license == "MIT" and again.card.weights.format == "ecgfm"
 
 
