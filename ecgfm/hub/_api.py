@@ -30,7 +30,8 @@ def embed(
     ``model`` is a name, directory or ``hf-hub:`` id (loaded on every call: for repeated
     calls load once with :func:`from_pretrained` and call ``.embed``) or a loaded
     :class:`PretrainedEncoder`. ``embed_kwargs`` are those of :meth:`PretrainedEncoder.embed`
-    (``units``, ``batch_size``, ``windows``, ``reduce``, ``precision``, ...).
+    (``units``, ``batch_size``, ``windows``, ``reduce``, ``errors``, ``precision``,
+    ``return_tensors``, ...), and so is the return value.
     """
     if isinstance(model, PretrainedEncoder):
         if device is not None or revision is not None or checkpoint_path is not None:
