@@ -4,15 +4,19 @@
 
     ecgfm probe NAME --task cinc2017|ptbxl-superclass|ptbxl-mi --data-root DIR
                 [--leads I|12|I,II,...] [--probe linear,logistic,logistic-cv]
-                [--baselines random,supervised|none] [--limit N] [--json out.json] ...
+                [--baselines random,supervised,openecg,rr|none] [--limit N] [--json out.json]
 
 ``NAME`` is anything :func:`ecgfm.from_pretrained` accepts, or ``random:<arch>`` (an
 architecture of :func:`ecgfm.models.list_models` with seeded random weights and its family's
 preset). By default the random-weight baseline of the same architecture is evaluated next to a
-pretrained entry; ``--baselines random,supervised`` adds the supervised-from-scratch model
-(``--supervised-arch``, default ``net1d_small``). Every baseline is also compared with the entry
-on the same records by a paired bootstrap (:mod:`ecgfm.eval.compare`). Exit status: 0 success,
-2 usage, loading or data error (printed without a traceback).
+pretrained entry; ``--baselines`` also takes ``supervised`` (a model trained from scratch,
+``--supervised-arch``, default ``net1d_small``), ``openecg`` (the frozen encoder of the PyPI
+package ``openecg``, :mod:`ecgfm.eval.baseline_openecg`) and ``rr`` (RR-interval / HRV
+features from NeuroKit2 R-peaks, :mod:`ecgfm.eval.rr_features`); the last two need optional
+packages that ecgfm does not depend on (``pip install openecg`` / ``pip install neurokit2``).
+Every baseline is also compared with the entry on the same records by a paired bootstrap
+(:mod:`ecgfm.eval.compare`). Exit status: 0 success, 2 usage, loading or data error, or a
+missing optional package (printed without a traceback).
 
 Only ``argparse`` is imported at module level so that ``ecgfm --help`` stays fast.
 """
@@ -23,6 +27,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,18 @@ __all__ = ["add_probe_parser", "run_probe"]
 
 _TASKS = ("cinc2017", "ptbxl-superclass", "ptbxl-mi")
 _PROBES = ("linear", "logistic", "logistic-cv")
+_BASELINES = ("random", "supervised", "openecg", "rr")
+# Optional packages of the external baselines: (module, pip name).
+_OPTIONAL = {"openecg": ("openecg", "openecg"), "rr": ("neurokit2", "neurokit2")}
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wrap help lines between words only (keeps ``logistic-cv`` whole)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 def add_probe_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -38,13 +55,24 @@ def add_probe_parser(subparsers: Any) -> argparse.ArgumentParser:
         "probe",
         help="linear/logistic probes of an encoder on a task, next to baselines",
         description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=_HelpFormatter,
     )
     s.add_argument("name", help="registered name, model directory, hf-hub:owner/repo, random:ARCH")
-    s.add_argument("--task", required=True, choices=_TASKS)
+    s.add_argument(
+        "--task", required=True, choices=_TASKS, metavar="TASK",
+        help=f"evaluation task, one of: {', '.join(_TASKS)}",
+    )  # fmt: skip
     s.add_argument("--data-root", required=True, help="CinC 2017 training folder / PTB-XL folder")
     s.add_argument("--leads", default=None, help="PTB-XL leads: I (default: the model's), 12, ...")
-    s.add_argument("--probe", default="linear,logistic,logistic-cv", help="comma-separated probes")
-    s.add_argument("--baselines", default="random", help="random,supervised or none")
+    s.add_argument(
+        "--probe", default=",".join(_PROBES), metavar="PROBES",
+        help=f"comma-separated subset of: {', '.join(_PROBES)} (default: all three)",
+    )  # fmt: skip
+    s.add_argument(
+        "--baselines", default="random", metavar="BASELINES",
+        help=f"comma-separated subset of: {', '.join(_BASELINES)}; or none (default: random). "
+        "openecg and rr need optional packages: pip install openecg / pip install neurokit2",
+    )  # fmt: skip
     s.add_argument("--seed", type=int, default=0, help="random-weight init and probe seed")
     s.add_argument(
         "--arch-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -80,7 +108,11 @@ def _split_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     bad = [t for t in items if t not in allowed]
     if bad or not items:
-        raise _UsageError(f"{what} must be a comma-separated subset of {allowed}, got {text!r}")
+        extra = "; or none" if what == "--baselines" else ""
+        raise _UsageError(
+            f"{what} must be a comma-separated subset of: {', '.join(allowed)}{extra}; got "
+            f"{text!r}" + (f" (unknown: {', '.join(bad)})" if bad else "")
+        )
     return items
 
 
@@ -117,10 +149,82 @@ def _load_model(args: argparse.Namespace) -> tuple[Any, Any, str, str, dict[str,
     return enc, enc.preset, args.name, enc.arch_name, enc.arch_args
 
 
-def _run(args: argparse.Namespace) -> int:
-    from ecgfm.eval.baselines import SupervisedConfig, random_encoder, supervised_baseline
-    from ecgfm.eval.compare import format_paired, paired_comparisons, paired_details
+def _require_optional(baselines: list[str]) -> None:
+    """Fail before any slow step when an external baseline's package is missing."""
+    import importlib.util
+
+    for name in baselines:
+        if name in _OPTIONAL and importlib.util.find_spec(_OPTIONAL[name][0]) is None:
+            module, pip_name = _OPTIONAL[name]
+            raise _UsageError(
+                f"--baselines {name} needs the optional package {module}, which is not "
+                f"installed (ecgfm does not depend on it): pip install {pip_name}, or drop "
+                f"{name} from --baselines"
+            )
+
+
+# A candidate: (label, thunk) where thunk() -> (record features (R, D), details, notes).
+_Candidate = tuple[str, Callable[[], tuple[Any, dict[str, Any], list[str]]]]
+
+
+def _candidates(
+    args: argparse.Namespace,
+    baselines: list[str],
+    entry: tuple[str, Any, str, dict[str, Any]],
+    data: Any,
+    embed_kw: dict[str, Any],
+) -> list[_Candidate]:
+    """The entry and every feature baseline, each computed only when its turn comes."""
+    from ecgfm.eval.baselines import random_encoder
     from ecgfm.eval.embed_cache import embed_task
+
+    label, model, arch, arch_args = entry
+
+    def embedded(m: Any, **kw: Any) -> Callable[[], tuple[Any, dict[str, Any], list[str]]]:
+        def run() -> tuple[Any, dict[str, Any], list[str]]:
+            emb = embed_task(m, data, **{**embed_kw, **kw})
+            details = {"embedding_seconds": round(emb.seconds, 1),
+                       "embedding_from_cache": emb.from_cache}  # fmt: skip
+            return emb, details, []
+
+        return run
+
+    out: list[_Candidate] = [(label, embedded(model))]
+    if "random" in baselines and not args.name.startswith("random:"):
+        rnd = random_encoder(arch, seed=args.seed, device=args.device, **arch_args)
+        out.append((f"random:{arch} seed {args.seed}", embedded(rnd)))
+    if "openecg" in baselines:
+        from ecgfm.eval.baseline_openecg import OpenECGEncoder
+
+        if len(data.leads) != 1:
+            raise _UsageError(
+                f"--baselines openecg is a single-lead encoder; the task has leads "
+                f"{','.join(data.leads)}: use --leads I (or drop openecg)"
+            )
+        enc = OpenECGEncoder(lead=data.leads[0], device=args.device or "cpu")
+
+        def openecg_run() -> tuple[Any, dict[str, Any], list[str]]:
+            emb, details, _ = embedded(enc, preset=enc.preset, model_id=enc.model_id)()
+            note = (f"{enc.label}: OpenECG's codec (trained on lead II by its authors) fed "
+                    f"lead {data.leads[0]}; {enc.details['representation']}")  # fmt: skip
+            return emb, {**details, "openecg": enc.details}, [note]
+
+        out.append((enc.label, openecg_run))
+    if "rr" in baselines:
+        from ecgfm.eval.rr_features import RR_FEATURE_NAMES, record_rr_features
+
+        def rr_run() -> tuple[Any, dict[str, Any], list[str]]:
+            rr = record_rr_features(data, progress=args.progress)
+            return rr.features, {"rr_features": rr.details()}, [rr.note()]
+
+        n_rr = len(RR_FEATURE_NAMES) - 1  # + the detection_failed flag
+        out.append((f"RR/HRV: {n_rr} features of NeuroKit2 R-peaks", rr_run))
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ecgfm.eval.baselines import SupervisedConfig, supervised_baseline
+    from ecgfm.eval.compare import format_paired, paired_comparisons, paired_details
     from ecgfm.eval.task_report import format_reports, probe_task
     from ecgfm.eval.tasks import get_task
 
@@ -128,7 +232,8 @@ def _run(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     probes = _split_list(args.probe, _PROBES, "--probe")
     baselines = [] if args.baselines == "none" else _split_list(
-        args.baselines, ("random", "supervised"), "--baselines")  # fmt: skip
+        args.baselines, _BASELINES, "--baselines")  # fmt: skip
+    _require_optional(baselines)
     model, preset, label, arch, arch_args = _load_model(args)
     options: dict[str, Any] = {}
     if args.task.startswith("ptbxl"):
@@ -146,20 +251,17 @@ def _run(args: argparse.Namespace) -> int:
         "compile": args.compile, "cache": not args.no_cache, "cache_dir": args.cache_dir,
         "progress": args.progress,
     }  # fmt: skip
-    candidates = [(label, model)]
-    if "random" in baselines and not args.name.startswith("random:"):
-        rnd = random_encoder(arch, seed=args.seed, device=args.device, **arch_args)
-        candidates.append((f"random:{arch} seed {args.seed}", rnd))
+    candidates = _candidates(args, baselines, (label, model, arch, arch_args), data, embed_kw)
     reports = []
-    for who, m in candidates:
-        emb = embed_task(m, data, **embed_kw)
+    for who, features in candidates:
+        emb, details, notes = features()
         for probe in probes:
             rep = probe_task(
                 emb, data, probe, model=who, C=args.C, folds=args.folds, seed=args.seed,
                 n_boot=args.n_boot,
             )  # fmt: skip
-            rep.details["embedding_seconds"] = round(emb.seconds, 1)
-            rep.details["embedding_from_cache"] = emb.from_cache
+            rep.details.update(details)
+            rep.notes.extend(notes)
             reports.append(rep)
     if "supervised" in baselines:
         cfg = SupervisedConfig(
