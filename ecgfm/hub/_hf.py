@@ -127,7 +127,7 @@ def _check_reachable(repo_id: str, filename: str, revision: str | None) -> None:
     endpoint, timeout = hf_endpoint(), hf_timeout()
     url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
     try:
-        get_hf_file_metadata(url, timeout=timeout, endpoint=endpoint)
+        get_hf_file_metadata(url, timeout=timeout)  # the URL carries the endpoint
     except HfHubHTTPError:
         return  # the Hub answered (404, 401, 5xx...): hf_hub_download reports it
     except Exception as err:  # network, DNS, proxy or timeout errors of any HTTP backend
