@@ -11,7 +11,7 @@ import torch
 
 from ecgfm.hub import embed, from_pretrained, save_pretrained
 from ecgfm.leads import MissingLeadError
-from ecgfm.signal import ECGRecord
+from ecgfm.signal import ECGQualityWarning, ECGRecord
 
 LEADS = ["I", "II", "V1"]
 REPO = Path(__file__).resolve().parents[2]
@@ -155,7 +155,8 @@ def test_input_validation(model) -> None:
         bad = x.copy()
         bad[0, 10] = np.nan
         model.embed(bad, fs=100, leads=LEADS)
-    repaired = model.embed(bad, fs=100, leads=LEADS, nan_policy="zero")
+    with pytest.warns(ECGQualityWarning, match="1 NaN/Inf values replaced by 0"):
+        repaired = model.embed(bad, fs=100, leads=LEADS, nan_policy="zero")
     assert np.isfinite(repaired).all()
     with pytest.raises(ValueError, match="needs at least"):
         model.embed(_ecg(1, 100), fs=100, leads=LEADS)
