@@ -189,12 +189,14 @@ def logistic_cv_scores(
     groups: np.ndarray | None = None,
     seed: int = 0,
     max_iter: int = 2000,
+    num_classes: int | None = None,
 ) -> np.ndarray:
     """Out-of-fold probabilities ``(N, K)`` of a logistic-regression probe.
 
     Multi-class labels use stratified k-fold (``StratifiedGroupKFold`` when ``groups`` is given,
     so that all rows of one patient/record stay in one fold). Multi-label labels use (group)
-    k-fold.
+    k-fold. ``num_classes``: K for class-index labels (default: max label + 1); a class
+    without any row gets probability 0.
     """
     x, y = _as_xy((x, y), "data")
     from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
@@ -215,7 +217,9 @@ def logistic_cv_scores(
             if groups is not None
             else StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         )
-        k = int(y.max()) + 1
+        k = int(y.max()) + 1 if num_classes is None else int(num_classes)
+        if k <= int(y.max()):
+            raise ValueError(f"num_classes={num_classes} but labels go up to {int(y.max())}")
     out = np.zeros((len(x), k), dtype=np.float64)
     split_y = y if not multilabel else np.zeros(len(y))
     for tr, te in splitter.split(x, split_y, groups):

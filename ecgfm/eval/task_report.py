@@ -257,7 +257,8 @@ def probe_task(
     absent: list[str] = []
     if probe == "logistic-cv":
         everything = np.arange(data.num_records)
-        scores = logistic_cv_scores(x, y, C=C, folds=folds, seed=seed)
+        k = None if data.multilabel else len(data.classes)
+        scores = logistic_cv_scores(x, y, C=C, folds=folds, seed=seed, num_classes=k)
         details.update(C=C, folds=folds)
         evaluated_on = f"{folds}-fold CV over all {everything.size} records (train+val+test)"
         records = everything

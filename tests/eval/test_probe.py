@@ -80,3 +80,29 @@ def test_probe_bad_inputs() -> None:
         linear_probe((bad, y), (x, y), (x, y))
     with pytest.raises(ValueError, match="different widths"):
         linear_probe((x, y), (x[:, :2], y), (x, y))
+
+
+def test_logistic_cv_keeps_a_class_without_any_record() -> None:
+    x, y = _blobs(120, 3, 6, 1.5, 2)  # classes 0-2 present, class 3 has no row
+    base = logistic_cv_scores(x, y, folds=3)
+    out = logistic_cv_scores(x, y, folds=3, num_classes=4)
+    assert out.shape == (120, 4) and (out[:, 3] == 0).all()
+    np.testing.assert_array_equal(out[:, :3], base)
+    with pytest.raises(ValueError, match="labels go up to 2"):
+        logistic_cv_scores(x, y, folds=3, num_classes=2)
+
+
+def test_probe_task_logistic_cv_with_an_absent_class_excludes_it() -> None:
+    """A task whose last class has no record (e.g. CinC 2017 with --limit 3: no '~') used to
+    fail with 'scores must be (N, 4), got (N, 3)'."""
+    from ecgfm.eval.task_base import TaskData
+    from ecgfm.eval.task_report import probe_task
+
+    x, y = _blobs(60, 3, 6, 2.0, 3)
+    data = TaskData(
+        task="toy", signals=np.zeros((60, 1, 10), np.float32), fs=100.0, leads=("I",),
+        item_record=np.arange(60), record_ids=tuple(map(str, range(60))), labels=y,
+        classes=("a", "b", "c", "d"), split=np.array(["train", "val", "test"] * 20),
+    )  # fmt: skip
+    rep = probe_task(x, data, "logistic-cv", folds=3, n_boot=20)
+    assert rep.excluded_classes == ["d"] and rep.metrics["auroc"].value > 0.9
