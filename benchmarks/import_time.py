@@ -18,6 +18,7 @@ Run from the repository root with the environment that has ecgfm installed::
 
     python benchmarks/import_time.py              # 5 repetitions (as in docs/benchmarks.md)
     python benchmarks/import_time.py --repeats 15
+    python benchmarks/import_time.py --baseline-tree /tmp/base   # against another version
 
 To see where the time goes: ``python -X importtime -c "import ecgfm" 2>&1 | sort -t'|' -k2 -n
 | tail -30``.
@@ -32,10 +33,13 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 PY = sys.executable
+# Commands run outside the repository, so that `python -m` does not pick up ./ecgfm.
+NEUTRAL_DIR = tempfile.gettempdir()
 
 
 def ecgfm_script() -> str:
@@ -47,12 +51,14 @@ def ecgfm_script() -> str:
     return found
 
 
-def commands() -> dict[str, list[str]]:
-    """Label -> argv, baselines first."""
-    return {
-        "python -c pass": [PY, "-c", "pass"],
-        "import numpy": [PY, "-c", "import numpy"],
-        "import torch": [PY, "-c", "import torch"],
+def commands(baseline_tree: Path | None) -> dict[str, tuple[list[str], dict[str, str] | None]]:
+    """Label -> (argv, environment or None for this one), baselines first.
+
+    With ``baseline_tree`` (a directory holding another ``ecgfm/`` package, e.g. an older
+    commit extracted with ``git archive``), every ecgfm command runs a second time with that
+    tree first on ``PYTHONPATH``, in the same round robin.
+    """
+    ecgfm_cmds = {
         "import ecgfm": [PY, "-c", "import ecgfm"],
         "ecgfm.from_pretrained": [PY, "-c", "import ecgfm; ecgfm.from_pretrained"],
         "ecgfm.data.read_wfdb": [PY, "-c", "import ecgfm; ecgfm.data.read_wfdb"],
@@ -60,12 +66,26 @@ def commands() -> dict[str, list[str]]:
         "ecgfm list": [ecgfm_script(), "list"],
         "python -m ecgfm.cli list": [PY, "-m", "ecgfm.cli", "list"],
     }
+    cmds: dict[str, tuple[list[str], dict[str, str] | None]] = {
+        "python -c pass": ([PY, "-c", "pass"], None),
+        "import numpy": ([PY, "-c", "import numpy"], None),
+        "import torch": ([PY, "-c", "import torch"], None),
+    }
+    cmds.update({label: (argv, None) for label, argv in ecgfm_cmds.items()})
+    if baseline_tree is not None:
+        env = {**os.environ, "PYTHONPATH": str(baseline_tree)}
+        where = [PY, "-c", "import ecgfm; print(ecgfm.__file__)"]
+        found = subprocess.run(where, env=env, cwd=NEUTRAL_DIR, capture_output=True, text=True)
+        if not found.stdout.startswith(str(baseline_tree)):
+            raise SystemExit(f"--baseline-tree {baseline_tree} has no importable ecgfm package")
+        cmds.update({f"{label} [baseline]": (argv, env) for label, argv in ecgfm_cmds.items()})
+    return cmds
 
 
-def time_once(argv: list[str]) -> float:
+def time_once(argv: list[str], env: dict[str, str] | None) -> float:
     """Seconds from spawn to exit of ``argv``; raises if it fails."""
     t0 = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = subprocess.run(argv, env=env, cwd=NEUTRAL_DIR, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stderr}")
@@ -85,18 +105,25 @@ def cpu_model() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--repeats", type=int, default=5, help="fresh processes per command")
+    ap.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="directory with another ecgfm/ package to time in the same run (e.g. the parent "
+        "commit: mkdir /tmp/base && git archive HEAD~1 ecgfm | tar -x -C /tmp/base)",
+    )
     args = ap.parse_args()
     if args.repeats < 1:
         ap.error("--repeats must be at least 1")
 
-    cmds = commands()
+    tree = None if args.baseline_tree is None else args.baseline_tree.resolve()
+    cmds = commands(tree)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    for argv in cmds.values():  # warm the OS file cache; not timed
-        time_once(argv)
+    for argv, env in cmds.values():  # warm the OS file cache; not timed
+        time_once(argv, env)
     times: dict[str, list[float]] = {label: [] for label in cmds}
     for _ in range(args.repeats):
-        for label, argv in cmds.items():
-            times[label].append(time_once(argv))
+        for label, (argv, env) in cmds.items():
+            times[label].append(time_once(argv, env))
 
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     import torch
@@ -108,14 +135,17 @@ def main() -> None:
         f"Python {platform.python_version()}, torch {torch.__version__}, ecgfm {ecgfm.__version__}"
     )
     print(f"ecgfm imported from {Path(ecgfm.__file__).parent}")
+    if tree is not None:
+        print(f"[baseline]: the same command with PYTHONPATH={tree}")
     print(f"1-min load average before / after: {load_before:.2f} / {load_after:.2f}")
     print(f"{args.repeats} fresh processes per command, run round robin after one warm-up each\n")
     torch_median = statistics.median(times["import torch"])
-    print(f"| {'command':<26} | median (s) | min (s) | median / import torch |")
-    print(f"|{'-' * 28}|-----------:|--------:|----------------------:|")
+    width = max(len(label) for label in times) + 2
+    print(f"| {'command':<{width}} | median (s) | min (s) | median / import torch |")
+    print(f"|{'-' * (width + 2)}|-----------:|--------:|----------------------:|")
     for label, ts in times.items():
         med, cell = statistics.median(ts), f"`{label}`"
-        print(f"| {cell:<26} | {med:10.2f} | {min(ts):7.2f} | {med / torch_median:21.2f} |")
+        print(f"| {cell:<{width}} | {med:10.2f} | {min(ts):7.2f} | {med / torch_median:21.2f} |")
 
 
 if __name__ == "__main__":
