@@ -167,18 +167,24 @@ def test_selfmis_with_cmsc_term_logs_both_terms(env: dict, tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize(
-    "flags",
-    [["--cmsc-weight", "1"], ["--cmsc-ptbxl"], ["--cmsc-weight", "1", "--cmsc-ptbxl",
-                                                "--cmsc-batch-size", "0"]],
+    ("flags", "advice"),
+    [
+        (["--cmsc-weight", "1"], "--cmsc-weight > 0 needs --cinc-root and/or --cmsc-ptbxl"),
+        (["--cmsc-ptbxl"], "and these need --cmsc-weight > 0"),
+        (["--cmsc-weight", "1", "--cmsc-ptbxl", "--cmsc-batch-size", "0"],
+         "--cmsc-batch-size must be >= 1"),
+    ],
 )  # fmt: skip
-def test_selfmis_cmsc_flags_are_checked(flags: list[str], capsys: pytest.CaptureFixture) -> None:
+def test_selfmis_cmsc_flags_are_checked(
+    flags: list[str], advice: str, capsys: pytest.CaptureFixture
+) -> None:
     spec = importlib.util.spec_from_file_location("train_selfmis", EXAMPLES / "train_selfmis.py")
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     with pytest.raises(SystemExit) as exc:
         script.parse_args(["--out", "unused", *SELFMIS, *flags])
-    assert exc.value.code == 2 and "--cmsc-" in capsys.readouterr().err
+    assert exc.value.code == 2 and advice in capsys.readouterr().err
 
 
 def _free_port() -> int:
