@@ -3,8 +3,8 @@
 Two views per record, on a ``(B, C, T)`` float32 batch (default 256 x 12 x 5000, 500 Hz):
 
 - ecgfm: CMSC + RLM, Interleave + RLM and the Stochastic (Dual-View) pipeline, batched, in
-  the default mode (input untouched) and in the ``ViewCollate`` mode (``inplace=True``,
-  ``check_finite=False``: the collate function owns the freshly stacked batch).
+  the default mode (input untouched) and in the ``ViewCollate`` mode (in place, without the
+  NaN/Inf check: the collate function owns the freshly stacked batch).
 - ecgfm end to end: ``ViewCollate`` (its defaults: in place, NaN/Inf check) on a list of
   per-record tensors, i.e. stacking the raw records into a batch plus the views, which is
   what a ``DataLoader`` worker does with it.
@@ -22,6 +22,14 @@ peer that is not importable is skipped with a note. Run from the repository root
     python benchmarks/views.py                # full size
     python benchmarks/views.py --batch 16 --samples 1000 --repeats 1   # quick check
     python benchmarks/views.py --threads 1 --repeats 5                  # as in the docs
+
+``--compare-fast-paths`` instead times each CPU fast path on against off
+(``ecgfm.transforms.set_fast_paths``), end to end through ``ViewCollate`` (stack + views),
+plus ``ViewCollate``'s in-place work against stacking and then calling the generator (which
+copies), the configurations interleaved round by round so that load drift hits them alike;
+it prints the ratios off / on of each round (median and range)::
+
+    python benchmarks/views.py --threads 1 --compare-fast-paths --rounds 7
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import argparse
 import itertools
 import os
 import platform
+import statistics
 import time
 from collections.abc import Callable
 
@@ -37,8 +46,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ecgfm.transforms import _alloc
-from ecgfm.transforms.views import CMSC, Interleave, Stochastic
+from ecgfm.transforms import _alloc, _rows, set_fast_paths
+from ecgfm.transforms.augment import dual_view_ops
+from ecgfm.transforms.views import CMSC, Interleave, Stochastic, ViewGenerator
 from ecgfm.transforms.views_data import ViewCollate
 
 
@@ -58,8 +68,8 @@ def ecgfm_runs(x: torch.Tensor, fs: float) -> dict[str, Callable[[], object]]:
     work = x.clone()  # the in-place runs overwrite this copy, never `x`
     records = list(x.unbind(0))  # what a DataLoader hands to collate_fn (stacked, not touched)
 
-    def fast(gen):
-        return lambda: gen(work, generator=g, inplace=True, check_finite=False)
+    def fast(gen):  # the in-place work ViewCollate does on the batch it owns
+        return lambda: gen._generate(work, None, g, False, True)
 
     def collate(gen):
         fn = ViewCollate(gen, seed=0)
@@ -208,6 +218,114 @@ def ecg_augmentations_runs(x: torch.Tensor, fs: float) -> dict[str, Callable[[],
     return runs
 
 
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def interleaved(
+    configs: dict[str, tuple[dict, Callable[[], object]]], rounds: int
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and thread-CPU ms of each ``(fast-path flags, call)``, one call per config per
+    round (after one warm-up call each)."""
+    out: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in configs}
+    for _ in range(rounds + 1):
+        for name, (flags, fn) in configs.items():
+            with set_fast_paths(**flags):
+                w0, c0 = time.perf_counter(), time.thread_time()
+                fn()
+                c1, w1 = time.thread_time(), time.perf_counter()
+            out[name][0].append(1e3 * (w1 - w0))
+            out[name][1].append(1e3 * (c1 - c0))
+    return {k: (w[1:], c[1:]) for k, (w, c) in out.items()}  # drop the warm-up
+
+
+def report(title: str, times: dict[str, tuple[list[float], list[float]]]) -> None:
+    base_w, base_c = next(iter(times.values()))
+    print(f"\n{title}\n  {'':34s} {'wall ms':>8s} {'CPU ms':>8s}   ratio to the first row, "
+          "per round: wall median [range] | CPU median [range]")  # fmt: skip
+    for name, (w, c) in times.items():
+        rw = [a / b for a, b in zip(w, base_w, strict=True)]
+        rc = [a / b for a, b in zip(c, base_c, strict=True)]
+        print(
+            f"  {name:34s} {statistics.median(w):8.1f} {statistics.median(c):8.1f}   "
+            f"{statistics.median(rw):5.2f} [{min(rw):.2f}-{max(rw):.2f}] | "
+            f"{statistics.median(rc):5.2f} [{min(rc):.2f}-{max(rc):.2f}]"
+        )
+
+
+def compare_fast_paths(x: torch.Tensor, fs: float, rounds: int, chunk_bytes: list[int]) -> None:
+    """Each CPU fast path on against off, end to end (``ViewCollate``: stack + views)."""
+    records = list(x.unbind(0))
+    g = torch.Generator().manual_seed(0)
+    off = {"row_loops": False, "huge_pages": False, "numpy_zeroing": False}
+
+    def collate(gen: ViewGenerator) -> Callable[[], object]:
+        fn = ViewCollate(gen, seed=0)
+        return lambda: fn(records)
+
+    def copying(gen: ViewGenerator) -> Callable[[], object]:  # stack, then views of a copy
+        return lambda: gen(_alloc.stack(records), generator=g)
+
+    split = (("CMSC+RLM", CMSC(rlm=0.5, fs=fs)), ("Interleave+RLM", Interleave(rlm=0.5, fs=fs)))
+    for name, gen in split:
+        configs = {
+            "all on": ({}, collate(gen)),
+            "huge_pages off": ({"huge_pages": False}, collate(gen)),
+            "numpy_zeroing off": ({"numpy_zeroing": False}, collate(gen)),
+            "not in place (stack, gen(batch))": ({}, copying(gen)),
+            "all off, not in place": (off, copying(gen)),
+        }
+        report(f"{name}, ViewCollate (stack + views); load {load()}", interleaved(configs, rounds))
+    stoch = Stochastic(fs=fs)
+    configs = {
+        "all on": ({}, collate(stoch)),
+        "row_loops off": ({"row_loops": False}, collate(stoch)),
+        "huge_pages off": ({"huge_pages": False}, collate(stoch)),
+        "not in place (stack, gen(batch))": ({}, copying(stoch)),
+        "all off, not in place": (off, copying(stoch)),
+    }
+    report(f"Stochastic, ViewCollate (stack + views); load {load()}", interleaved(configs, rounds))
+    if not chunk_bytes:
+        return
+    # What-if on the piece size of the row loops (a fixed constant: it also defines the
+    # noise stream, so the noise differs between these runs; only the speed is compared).
+    every = Stochastic(dual_view_ops(fs, 1.0), fs=fs)  # each op on all 256 records: one run
+
+    def with_chunk(size: int) -> Callable[[], object]:
+        fn = collate(every)
+
+        def run() -> object:
+            saved, _rows.CHUNK_BYTES = _rows.CHUNK_BYTES, size
+            try:
+                return fn()
+            finally:
+                _rows.CHUNK_BYTES = saved
+
+        return run
+
+    configs = {"pieces of 2 MB (the constant)": ({}, with_chunk(2 << 20))}
+    for size in chunk_bytes:
+        label = "whole runs" if size >= x[0].numel() * 4 * x.shape[0] else f"{size / 2**20:g} MB"
+        configs[f"pieces of {label}"] = ({}, with_chunk(size))
+    configs["row_loops off"] = ({"row_loops": False}, collate(every))
+    report(
+        f"Stochastic with every op at p = 1, ViewCollate; load {load()}",
+        interleaved(configs, rounds),
+    )
+
+
 def collate_time(views: list, repeats: int, batch: int) -> float:
     """Time to stack ``batch`` per-record view pairs into two batches (what default_collate
     does with a batch of that size; the peers' views are reused to fill it)."""
@@ -237,6 +355,19 @@ def main() -> None:
     parser.add_argument("--skip-peers", action="store_true")
     parser.add_argument("--skip-floors", action="store_true")
     parser.add_argument("--floor-repeats", type=int, default=10)
+    parser.add_argument(
+        "--compare-fast-paths",
+        action="store_true",
+        help="time each CPU fast path on vs off (ecgfm.transforms.set_fast_paths), end to end",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --compare-fast-paths")
+    parser.add_argument(
+        "--chunk-bytes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="with --compare-fast-paths: also time these piece sizes of the row loops (bytes)",
+    )
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -247,9 +378,12 @@ def main() -> None:
     print(
         f"batch ({args.batch}, {args.leads}, {args.samples}) float32, fs {args.fs:g} Hz, "
         f"device {x.device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, load average "
-        f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+        f"{os.cpu_count()} CPUs, {cpu_name()}, load average {load()}"
     )
+    if args.compare_fast_paths:
+        compare_fast_paths(x, args.fs, args.rounds, args.chunk_bytes)
+        print(f"\nload average at the end {load()}")
+        return
     sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
 
     results: dict[str, dict[str, float]] = {}

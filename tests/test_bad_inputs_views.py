@@ -18,6 +18,7 @@ import torch
 
 from ecgfm.leads import CANONICAL_LEADS
 from ecgfm.signal import ECGRecord
+from ecgfm.transforms import set_fast_paths
 from ecgfm.transforms.augment import (
     AddSine,
     AmplitudeScale,
@@ -113,6 +114,16 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
      r"torch\.Generator\(\)\.manual_seed\(seed\)"),
     ("odd-length-record-interleaved", lambda: Interleave()(_rec(500.0, n_t=999)), ValueError,
      "remainder='drop'"),
+    # --- the in-place call and the fast-path switch
+    ("apply-in-place-on-numpy", lambda: AmplitudeScale(1.0).apply_(_x()[None]), TypeError,
+     r"apply_ modifies a float torch tensor \(B, C, T\).*call the op itself, op\(x\)"),
+    ("apply-in-place-on-one-signal", lambda: GaussianNoise().apply_(torch.from_numpy(_x())),
+     TypeError, r"shape \(12, 1000\); call the op itself, op\(x\)"),
+    ("apply-in-place-on-int-batch",
+     lambda: AugmentationPipeline(moco_ops(500.0)).apply_(torch.zeros(2, 12, 99).short()),
+     TypeError, r"torch\.int16 tensor.*op\(x\)"),
+    ("fast-path-switch-not-bool", lambda: set_fast_paths(row_loops="off"), TypeError,
+     r"set_fast_paths\(row_loops=\.\.\.\) takes True, False or None"),
 ]  # fmt: skip
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import torch
 
+from ecgfm.losses._embeddings import gather_columns
 from ecgfm.losses._softmax_ce import softmax_cross_entropy
-from ecgfm.losses._views import gather_columns
 
 
 def contrast_two_views(

@@ -12,8 +12,8 @@ from ecgfm.losses._checks import (
     check_gather_available,
     check_positive,
 )
+from ecgfm.losses._embeddings import compute_dtype, prepare
 from ecgfm.losses._two_view import contrast_two_views
-from ecgfm.losses._views import compute_dtype, prepare
 
 __all__ = ["InfoNCELoss"]
 

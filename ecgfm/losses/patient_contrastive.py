@@ -15,8 +15,8 @@ from ecgfm.losses._checks import (
     check_positive,
     patient_codes,
 )
+from ecgfm.losses._embeddings import compute_dtype, gather_ids, prepare
 from ecgfm.losses._two_view import contrast_two_views
-from ecgfm.losses._views import compute_dtype, gather_ids, prepare
 
 __all__ = ["PatientContrastiveLoss"]
 

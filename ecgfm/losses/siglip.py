@@ -15,8 +15,8 @@ from ecgfm.losses._checks import (
     check_gather_available,
     check_positive,
 )
+from ecgfm.losses._embeddings import compute_dtype, gather_columns, prepare
 from ecgfm.losses._sigmoid_ce import sigmoid_cross_entropy
-from ecgfm.losses._views import compute_dtype, gather_columns, prepare
 
 __all__ = ["SigLIPLoss"]
 

@@ -9,6 +9,8 @@
 - :mod:`ecgfm.transforms.views` — view generators (SelfCut, CMSC, Interleave, RLM, Stochastic).
 - :mod:`ecgfm.transforms.augment` — random augmentations, batched and seeded; an
   :class:`AugmentationPipeline` applies each op with its own probability.
+- :func:`set_fast_paths` / :func:`get_fast_paths` — the one switch of the CPU fast paths of
+  the views and augmentations (on by default; bit-identical results either way).
 """
 
 from typing import TYPE_CHECKING
@@ -17,6 +19,7 @@ from ecgfm._lazy import attach
 
 if TYPE_CHECKING:
     from ecgfm.transforms import functional
+    from ecgfm.transforms._fast_paths import get_fast_paths, set_fast_paths
     from ecgfm.transforms.augment import (
         AddSine,
         AmplitudeScale,
@@ -73,6 +76,7 @@ __getattr__, __dir__ = attach(
     __name__,
     submodules=["functional"],
     attributes={
+        "ecgfm.transforms._fast_paths": ["get_fast_paths", "set_fast_paths"],
         "ecgfm.transforms.augment": [
             "AddSine",
             "AmplitudeScale",
@@ -176,7 +180,9 @@ __all__ = [
     "collate_views",
     "dual_view_ops",
     "functional",
+    "get_fast_paths",
     "get_preset",
     "list_presets",
     "moco_ops",
+    "set_fast_paths",
 ]

@@ -15,6 +15,7 @@ Randomness contract (every op in :mod:`ecgfm.transforms.views` / ``augment``):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -209,7 +210,7 @@ def as_batch(
             if writable:
                 raise ValueError(
                     f"{what}: inplace=True on a read-only numpy array; pass a writable copy "
-                    "(np.array(x)) or inplace=False"
+                    "(np.array(x)) or drop inplace= (deprecated)"
                 )
             x = np.array(x)  # torch.from_numpy refuses read-only memory
         t = torch.from_numpy(x)
@@ -265,3 +266,18 @@ def param(values: torch.Tensor, like: torch.Tensor, *shape: int) -> torch.Tensor
 def index_on(idx: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """An index tensor on ``like``'s device."""
     return idx.to(like.device)
+
+
+def deprecated_inplace(inplace: object, what: str, advice: str) -> bool:
+    """The deprecated ``inplace=`` keyword of ``what``: warn when it is given, return its value.
+
+    ``None`` (the keyword not given) means ``False``, without a warning.
+    """
+    if inplace is None:
+        return False
+    warnings.warn(
+        f"{what}(..., inplace=...) is deprecated and will be removed in the next release; {advice}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return bool(inplace)

@@ -8,15 +8,19 @@ batch:
 
 - element-wise work (scale, added noise) runs once per contiguous **run** of ``idx`` (a
   random half of 256 records has ~64 runs);
-- resampling and FFT filtering run per **piece**: a run, cut to at most a few MB
-  (``CHUNK_BYTES``), so that every intermediate stays in the CPU caches and is served from
-  the allocator's free lists instead of fresh pages;
+- resampling and FFT filtering run per **piece**: a run, cut to at most ``CHUNK_BYTES``
+  (2 MB of float32 records), so that the intermediates stay small and are served from the
+  allocator's free lists instead of fresh pages. Whole runs (a batch-sized piece when an op
+  applies to every record) were 1.3-1.5x slower end to end on an AMD EPYC; any size from
+  0.5 to 8 MB measured alike there, so the size is a fixed constant, not tuned per CPU;
 - random fields (Gaussian noise) are drawn in **chunks** of the same size. Chunk boundaries
-  depend only on the record shape, never on the device or on ``ROW_LOOPS``, so the drawn
-  stream is the same everywhere.
+  depend only on the record shape, never on the device or on the fast-path settings, so the
+  drawn stream is the same everywhere (which is why ``CHUNK_BYTES`` must stay fixed).
 
-On other devices the ops use whole-batch kernels (``index_select``/``index_copy_``, masked
-dense passes), which suit a GPU better than many small slices.
+On other devices, or with ``set_fast_paths(row_loops=False)``
+(:mod:`ecgfm.transforms._fast_paths`), the ops use whole-batch kernels
+(``index_select``/``index_copy_``, masked dense passes), which suit a GPU better than many
+small slices. Both give the same bits.
 """
 
 from __future__ import annotations
@@ -25,18 +29,17 @@ from collections.abc import Iterator
 
 import torch
 
+from ecgfm.transforms._fast_paths import current
+
 __all__: list[str] = []  # private module
 
-#: target size of one chunk of float32 records (about half of a core's L2 cache here)
+#: size of one chunk / piece of float32 records (fixed: it defines the noise stream)
 CHUNK_BYTES = 2 << 20
-
-#: run the CPU loops (tests switch this off to check them against the vectorised path)
-ROW_LOOPS = True
 
 
 def use_row_loops(x: torch.Tensor) -> bool:
     """Whether ops on ``x`` work run by run / chunk by chunk (CPU) or as whole-batch kernels."""
-    return ROW_LOOPS and x.device.type == "cpu"
+    return current().row_loops and x.device.type == "cpu"
 
 
 def chunk_records(record_numel: int) -> int:

@@ -4,8 +4,9 @@ An :class:`Augmentation` is applied to each record of a batch independently with
 ``p``; its random parameters are drawn per record (see :mod:`ecgfm.transforms._random` for the
 seeding contract). Subclasses implement ``_apply_rows_(x, idx, generator)``, which modifies the
 records ``idx`` of a ``(B, C, T)`` tensor **in place** and touches no other record. The public
-``__call__`` copies the input once (unless ``inplace=True``) and returns the caller's kind of
-array; :class:`AugmentationPipeline` copies once and then runs every op in place on that copy.
+``__call__`` copies the input once and returns the caller's kind of array; ``apply_`` works in
+place on a ``(B, C, T)`` tensor; :class:`AugmentationPipeline` copies once and then runs every
+op in place on that copy.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from ecgfm.signal import ECGRecord
 from ecgfm.transforms import _alloc
 from ecgfm.transforms import _random as R
-from ecgfm.transforms._fill import numpy_writable, zero_at_
+from ecgfm.transforms._fill import zero_at_, zero_through_numpy
 from ecgfm.transforms._rate import common_rate, resolve_rate
 from ecgfm.transforms._remap import Draw, remap_draws_, resample
 from ecgfm.transforms._rows import pieces, runs, use_row_loops
@@ -45,13 +46,14 @@ class Augmentation:
 
     Args of ``__call__``:
         x: float signal or batch (numpy input gives numpy output), or a record (gives a
-            copy of the record with the new signal; with ``inplace=True`` the record itself).
+            copy of the record with the new signal). ``x`` itself is left untouched.
         fs: sampling rate of an array ``x`` in Hz, checked against the op's ``fs``
             (optional: a rate-dependent op was built for one rate).
         generator: optional ``torch.Generator`` (CPU: identical draws on every device).
-        inplace: modify ``x`` instead of a copy (saves one pass over the batch).
         check_finite: refuse NaN/Inf input (one reduction over the batch); pass ``False`` for
             data already validated upstream.
+        inplace: deprecated (a ``DeprecationWarning``; still honoured): to modify a float
+            ``(B, C, T)`` tensor in place, call :meth:`apply_` instead.
     """
 
     #: shortest signal (in samples) the op accepts
@@ -68,9 +70,15 @@ class Augmentation:
         *,
         fs: float | None = None,
         generator: torch.Generator | None = None,
-        inplace: bool = False,
         check_finite: bool = True,
+        inplace: bool | None = None,
     ) -> ArrayT:
+        inplace = R.deprecated_inplace(
+            inplace,
+            type(self).__name__,
+            "drop it (the op returns a new array), or call op.apply_(x) to modify a float "
+            "(B, C, T) tensor x in place",
+        )
         generator = R.check_generator(generator)
         what = type(self).__name__
         src = resolve_rate(x, fs, self.fs, what, required=False, rebuild=self._rebuild_advice())
@@ -97,7 +105,10 @@ class Augmentation:
         return f"build it with fs={{fs:g}} ({type(self).__name__}(fs={{fs:g}}, ...))"
 
     def apply_(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Apply in place to a validated float batch ``(B, C, T)``; return ``x``."""
+        """Apply in place to a float batch ``(B, C, T)`` (finite, on any device); return ``x``.
+
+        No copy and no NaN/Inf check: for batches the caller owns (``__call__`` copies)."""
+        check_apply_input(self, x)
         self.check_input(x)
         idx = R.gate(x.shape[0], self.p, generator)
         if idx.numel():
@@ -128,7 +139,7 @@ class Augmentation:
 class AugmentationPipeline(Augmentation):
     """Apply augmentations one after the other, each with its own probability.
 
-    The input is copied once (unless ``inplace=True``); every op then works in place on that
+    The input is copied once (not with :meth:`apply_`); every op then works in place on that
     copy, on the records it was drawn for. ``p`` gates the whole pipeline per record.
 
     Consecutive time remaps (:class:`RemapAugmentation`: time warp, time crop) are fused by
@@ -170,6 +181,7 @@ class AugmentationPipeline(Augmentation):
             op.check_input(x)
 
     def apply_(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        check_apply_input(self, x)
         self.check_input(x)
         if self.p >= 1.0:
             self._run(x, generator)
@@ -258,6 +270,23 @@ def _fused_remap_(
             draws.append(_draw(op, idx, x, generator))
     if draws:
         remap_draws_(x, draws)
+
+
+def check_apply_input(op: Augmentation, x: object) -> None:
+    """Refuse what :meth:`Augmentation.apply_` cannot modify in place: it takes a float
+    ``(B, C, T)`` torch tensor, whatever else ``op(x)`` accepts."""
+    if isinstance(x, torch.Tensor) and x.is_floating_point() and x.ndim == 3:
+        return
+    got = (
+        f"a {x.dtype} tensor of shape {tuple(x.shape)}"
+        if isinstance(x, torch.Tensor)
+        else type(x).__name__
+    )
+    raise TypeError(
+        f"{type(op).__name__}.apply_ modifies a float torch tensor (B, C, T) in place, got "
+        f"{got}; call the op itself, op(x), for numpy arrays, records or a single (C, T) "
+        "signal (it returns a new array)"
+    )
 
 
 # ------------------------------------------------------------------------------ kernels
@@ -384,7 +413,7 @@ def zero_leads_(x: torch.Tensor, rec: torch.Tensor, lead: torch.Tensor) -> None:
     """Set ``x[rec[k], lead[k], :] = 0`` for every ``k`` in place (any memory layout)."""
     if rec.numel() == 0:
         return
-    if numpy_writable(x):  # memset speed on the CPU
+    if zero_through_numpy(x):  # memset speed on the CPU
         zero_at_(x, (rec, lead))
         return
     c = x.shape[1]

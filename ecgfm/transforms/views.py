@@ -11,9 +11,11 @@ All randomness is drawn per record from the optional ``torch.Generator`` (CPU by
 the same seed gives the same views on every device; see :mod:`ecgfm.transforms._random`).
 
 Memory: CMSC and Interleave views are slices of the input (no copy). With random lead
-masking they are slices of one new masked tensor, or, with ``inplace=True``, slices of the
-input with the masked leads zeroed in place (fastest; the input is overwritten). Views may
-therefore be non-contiguous; call ``.contiguous()`` where a kernel needs it.
+masking they are slices of one new masked tensor; inside
+:class:`~ecgfm.transforms.views_data.ViewCollate`, which owns the batch it stacks, slices of
+that batch with the masked leads zeroed in place (one copy saved). Views may therefore be
+non-contiguous; call ``.contiguous()`` where a kernel needs it. The ``inplace=`` keyword of
+earlier releases is deprecated (accepted with a ``DeprecationWarning``).
 
 References: SelfMIS self-cutting (lead I vs. 12 leads); CLOCS CMSC (temporal segments);
 random lead masking (Oh et al., "Lead-agnostic self-supervised learning..."); Dual-View
@@ -48,6 +50,11 @@ __all__ = [
 ]
 
 Remainder = Literal["error", "drop"]
+
+_VIEW_ADVICE = (
+    "drop it: a view generator leaves its input untouched, and ViewCollate (the collate_fn "
+    "for DataLoaders) already works in place on the batch it stacks"
+)
 
 
 class View(NamedTuple):
@@ -104,22 +111,27 @@ class RandomLeadMasking:
         x: Any,
         *,
         generator: torch.Generator | None = None,
-        inplace: bool = False,
         check_finite: bool = True,
+        inplace: bool | None = None,
     ) -> Any:
+        """Mask ``x``; ``inplace`` is deprecated (a ``DeprecationWarning``; honoured)."""
+        overwrite = R.deprecated_inplace(inplace, "RandomLeadMasking", _VIEW_ADVICE)
         generator = R.check_generator(generator)
+        return self._mask(x, generator, check_finite, overwrite)
+
+    def _mask(
+        self, x: Any, generator: torch.Generator | None, check_finite: bool, overwrite: bool
+    ) -> Any:
+        """:meth:`__call__`; ``overwrite`` zeroes the masked leads of ``x`` itself."""
         if isinstance(x, tuple) and x and all(isinstance(v, View) for v in x):
-            return tuple(
-                self(v, generator=generator, inplace=inplace, check_finite=check_finite) for v in x
-            )
+            return tuple(self._mask(v, generator, check_finite, overwrite) for v in x)
         if isinstance(x, View):
-            masked = self(x.x, generator=generator, inplace=inplace, check_finite=check_finite)
-            return View(masked, x.fs, x.leads)
+            return View(self._mask(x.x, generator, check_finite, overwrite), x.fs, x.leads)
         batch, restore = R.as_batch(
-            x, "RandomLeadMasking", min_samples=1, finite=check_finite, writable=inplace
+            x, "RandomLeadMasking", min_samples=1, finite=check_finite, writable=overwrite
         )
         keep = self.draw(batch.shape[:2], generator)
-        if inplace:
+        if overwrite:
             zero_where_(batch, ~keep)
             return restore(batch)
         mask = R.param(keep, batch, *keep.shape, 1)
@@ -144,10 +156,11 @@ class ViewGenerator:
             the call. A generator built with ``fs`` refuses input at another rate.
         leads: lead names of the input channels (default: the canonical 12 leads).
 
-    ``__call__(x, *, fs=None, generator=None, inplace=False, check_finite=True)`` accepts a
-    numpy array or torch tensor ``(C, T)``/``(B, C, T)`` or an ECGRecord (whose ``leads``
-    must match the generator's). Every view is labelled with the resolved rate (``fs / n``
-    for an interleaved view).
+    ``__call__(x, *, fs=None, generator=None, check_finite=True)`` accepts a numpy array or
+    torch tensor ``(C, T)``/``(B, C, T)`` or an ECGRecord (whose ``leads`` must match the
+    generator's) and leaves it untouched. Every view is labelled with the resolved rate
+    (``fs / n`` for an interleaved view). ``check_finite=False`` skips the NaN/Inf check (one
+    reduction over the batch) for data validated upstream. ``inplace=`` is deprecated.
     """
 
     #: fewest samples the input must have
@@ -163,9 +176,22 @@ class ViewGenerator:
         *,
         fs: float | None = None,
         generator: torch.Generator | None = None,
-        inplace: bool = False,
         check_finite: bool = True,
+        inplace: bool | None = None,
     ) -> tuple[View, ...]:
+        overwrite = R.deprecated_inplace(inplace, type(self).__name__, _VIEW_ADVICE)
+        return self._generate(x, fs, generator, check_finite, overwrite)
+
+    def _generate(
+        self,
+        x: Any,
+        fs: float | None,
+        generator: torch.Generator | None,
+        check_finite: bool,
+        overwrite: bool,
+    ) -> tuple[View, ...]:
+        """:meth:`__call__`; ``overwrite`` lets the views reuse (and overwrite) the input's
+        memory, for callers that own it (:class:`~ecgfm.transforms.views_data.ViewCollate`)."""
         generator = R.check_generator(generator)
         what = type(self).__name__
         src = resolve_rate(x, fs, self.fs, what, required=True, rebuild=self._rebuild_advice())
@@ -176,7 +202,7 @@ class ViewGenerator:
             what,
             min_samples=self.min_samples,
             finite=check_finite,
-            writable=inplace,
+            writable=overwrite,
         )
         if batch.shape[1] != len(self.leads):
             raise ValueError(
@@ -185,7 +211,7 @@ class ViewGenerator:
                 "naming the input's channels"
             )
         assert src.fs is not None  # required=True
-        views = self._views(batch, src.fs, generator, inplace)
+        views = self._views(batch, src.fs, generator, overwrite)
         return tuple(View(restore(v), v_fs, leads) for v, v_fs, leads in views)
 
     def _rebuild_advice(self) -> str:
@@ -209,9 +235,11 @@ class ViewGenerator:
             )
 
     def _views(
-        self, x: torch.Tensor, fs: float, generator: torch.Generator | None, inplace: bool
+        self, x: torch.Tensor, fs: float, generator: torch.Generator | None, overwrite: bool
     ) -> list[tuple[torch.Tensor, float, tuple[str, ...]]]:
-        """The views of a validated batch ``(B, C, T)`` at ``fs`` Hz: ``(x, fs, leads)`` each."""
+        """The views of a validated batch ``(B, C, T)`` at ``fs`` Hz: ``(x, fs, leads)`` each.
+
+        ``overwrite``: the caller owns ``x``, which the views may reuse and modify."""
         raise NotImplementedError
 
 
@@ -253,7 +281,7 @@ class SelfCut(ViewGenerator):
                     f"{list(self.leads)}; pass derive=True to compute it from the limb leads"
                 )
 
-    def _views(self, x, fs, generator, inplace):
+    def _views(self, x, fs, generator, overwrite):
         if self.lead in self.leads:
             i = self.leads.index(self.lead)
             single = x[:, i : i + 1]
@@ -335,12 +363,12 @@ class _SplitViews(ViewGenerator):
         zero_where_(x[..., : self.n * parts.shape[-1]], every)
         zero_where_(parts, masked & ~every.unsqueeze(-1))
 
-    def _views(self, x, fs, generator, inplace):
+    def _views(self, x, fs, generator, overwrite):
         parts = self._parts(x)
         if self.rlm is not None:
             b, c = x.shape[:2]
             keep = self.rlm.draw((b, self.n, c), generator)  # (B, n, C)
-            if inplace:
+            if overwrite:
                 self._mask_inplace_(x, parts, ~keep.transpose(1, 2))
             else:
                 mask = R.param(keep.transpose(1, 2), x, b, c, self.n, 1)
@@ -438,7 +466,8 @@ class MultiView(ViewGenerator):
             generator's.
         leads: see :class:`ViewGenerator`.
 
-    With ``inplace=True`` the last view is computed in the input's memory (one copy saved).
+    Inside :class:`~ecgfm.transforms.views_data.ViewCollate` the last view is computed in the
+    stacked batch's memory (one copy saved).
     """
 
     def __init__(
@@ -478,13 +507,13 @@ class MultiView(ViewGenerator):
             return "build its augmentations with fs={fs:g} (e.g. dual_view_ops({fs:g}))"
         return super()._rebuild_advice()
 
-    def _views(self, x, fs, generator, inplace):
+    def _views(self, x, fs, generator, overwrite):
         out = []
         transforms = self.transforms_for(fs)
         last = len(transforms) - 1
         for k, t in enumerate(transforms):
             if isinstance(t, Augmentation):
-                y = x if (inplace and k == last) else _alloc.clone(x)
+                y = x if (overwrite and k == last) else _alloc.clone(x)
                 out.append((t.apply_(y, generator), fs, self.leads))
             else:
                 y = t(x.clone())

@@ -33,6 +33,7 @@ from torch.utils.data import Dataset, default_collate, get_worker_info
 
 from ecgfm.signal import ECGRecord
 from ecgfm.transforms import _alloc
+from ecgfm.transforms import _random as R
 from ecgfm.transforms.views import View, ViewGenerator
 
 __all__ = ["ViewCollate", "ViewDataset", "collate_views"]
@@ -177,10 +178,12 @@ class ViewCollate:
         seed: if given, batch ``k`` of worker ``w`` in epoch ``e`` uses a generator seeded
             from ``(seed, e, w, k)``, so runs repeat with the same ``num_workers``. If
             ``None``, torch's global RNG is used (seeded per worker by the DataLoader).
-        inplace: let the generator overwrite the freshly stacked batch (always safe here:
-            the batch is owned by the collate function); saves one copy.
         check_finite: refuse batches holding NaN/Inf (one reduction over the batch, a few ms
             for 256 x 12 x 5000); pass ``False`` when the dataset is known to be finite.
+        inplace: deprecated (a ``DeprecationWarning``; still honoured). The generator always
+            works in place on the batch it stacks, which this function owns (the records of
+            the dataset are never modified); that saves a copy (1.3-2x end to end,
+            ``docs/benchmarks.md``).
     """
 
     def __init__(
@@ -188,14 +191,15 @@ class ViewCollate:
         views: ViewGenerator,
         *,
         seed: int | None = None,
-        inplace: bool = True,
         check_finite: bool = True,
+        inplace: bool | None = None,
     ) -> None:
         if not isinstance(views, ViewGenerator):
             raise TypeError(f"views must be an ecgfm ViewGenerator, got {type(views).__name__}")
         self.views = views
         self.seed = None if seed is None else int(seed)
-        self.inplace = bool(inplace)
+        advice = "drop it: ViewCollate always works in place on the batch it stacks (its own)"
+        self._overwrite = inplace is None or R.deprecated_inplace(inplace, "ViewCollate", advice)
         self.check_finite = bool(check_finite)
         self.epoch = 0
         self._count = 0
@@ -227,7 +231,5 @@ class ViewCollate:
             worker = -1 if info is None else info.id
             gen = torch.Generator().manual_seed(_seed(self.seed, self.epoch, worker, self._count))
         self._count += 1
-        views = self.views(
-            batch, fs=fs, generator=gen, inplace=self.inplace, check_finite=self.check_finite
-        )
+        views = self.views._generate(batch, fs, gen, self.check_finite, self._overwrite)
         return (*views, _collate_meta(metas))

@@ -106,8 +106,11 @@ def test_inplace_matches_copy(op: Augmentation) -> None:
     x = ecg_like(3, 12, 300)
     ref = op(x, generator=gen(5))
     y = x.clone()
-    out = op(y, generator=gen(5), inplace=True)
+    with pytest.warns(DeprecationWarning, match=r"inplace=\.\.\.\) is deprecated.*op\.apply_"):
+        out = op(y, generator=gen(5), inplace=True)
     assert torch.equal(out, ref) and torch.equal(y, ref)
+    z = x.clone()
+    assert op.apply_(z, gen(5)) is z and torch.equal(z, ref)  # the supported in-place call
 
 
 @settings(max_examples=30, deadline=None)
@@ -382,7 +385,8 @@ def test_bad_input_raises_clear_errors() -> None:
     with pytest.raises(ValueError, match="read-only"):
         ro = x.numpy().copy()
         ro.setflags(write=False)
-        op(ro, inplace=True)
+        with pytest.warns(DeprecationWarning):
+            op(ro, inplace=True)
     assert torch.isfinite(op(bad, check_finite=False)[1]).all()  # the check can be skipped
 
 

@@ -132,7 +132,8 @@ def test_augmentations_take_records_and_check_their_rate() -> None:
     assert out.record_id == rec.record_id and out.leads == rec.leads
     assert np.array_equal(out.signal, op(before, generator=gen(4)))
     assert np.array_equal(rec.signal, before), "the input record is left as it was"
-    same = op(rec, generator=gen(4), inplace=True)
+    with pytest.warns(DeprecationWarning, match="RandomBandPass"):
+        same = op(rec, generator=gen(4), inplace=True)
     assert same is rec and np.array_equal(rec.signal, out.signal)
     with pytest.raises(ValueError, match=r"RandomBandPass\(fs=100"):
         RandomBandPass(500.0)(rec)

@@ -143,7 +143,8 @@ def test_split_inplace_matches_copy_and_overwrites_input(cls) -> None:
     x = batch(8, 12, 300)
     ref = cls(3, rlm=0.4, fs=FS)(x, generator=gen(2))
     y = x.clone()
-    out = cls(3, rlm=0.4, fs=FS)(y, generator=gen(2), inplace=True)
+    with pytest.warns(DeprecationWarning, match="ViewCollate"):
+        out = cls(3, rlm=0.4, fs=FS)(y, generator=gen(2), inplace=True)
     for a, b in zip(out, ref, strict=True):
         assert torch.equal(a.x, b.x)
     assert not torch.equal(y, x)  # masked leads were zeroed in the input
@@ -187,7 +188,8 @@ def test_rlm_on_views_inplace_and_errors() -> None:
     one = RandomLeadMasking(0.5)(views[0], generator=gen(5))
     assert torch.equal(one.x, masked[0].x)
     y = x.clone()
-    RandomLeadMasking(0.5)(y, generator=gen(6), inplace=True)
+    with pytest.warns(DeprecationWarning, match="RandomLeadMasking"):
+        RandomLeadMasking(0.5)(y, generator=gen(6), inplace=True)
     assert torch.equal(y, RandomLeadMasking(0.5)(x, generator=gen(6)))
     for bad in (-0.1, 1.1, float("nan")):
         with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -228,7 +230,8 @@ def test_stochastic_views_full_length_finite_and_different() -> None:
     before = x.clone()
     Stochastic(fs=250.0)(x)
     assert torch.equal(x, before)
-    views = Stochastic(n_views=3, fs=250.0)(x, generator=gen(1), inplace=True)
+    with pytest.warns(DeprecationWarning, match="Stochastic"):
+        views = Stochastic(n_views=3, fs=250.0)(x, generator=gen(1), inplace=True)
     assert len(views) == 3 and views[-1].x.data_ptr() == x.data_ptr()
 
 
