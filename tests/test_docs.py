@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # model_zoo.md is generated from the cards; its usage snippets name placeholder paths and its
-# freshness is checked by tests/test_model_zoo.py instead.
+# freshness is checked by tests/test_generated.py instead.
 PAGES = sorted(
     [REPO / "README.md", *(p for p in (REPO / "docs").glob("*.md") if p.name != "model_zoo.md")]
 )

@@ -14,7 +14,6 @@ See ``docs/hub.md``.
 
 from typing import TYPE_CHECKING
 
-import ecgfm.hub._builtin_cards  # noqa: F401  (registers the built-in entries)
 from ecgfm._lazy import attach
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ installed).
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from ecgfm.hub._bundle import package_weights_dirs
 from ecgfm.hub._errors import ArchitectureMismatchError, WeightsIntegrityError
 
 __all__ = [
@@ -84,15 +84,7 @@ def bundled_weights_dirs() -> list[Path]:
     env = os.environ.get("ECGFM_WEIGHTS_DIR")
     if env:
         dirs.append(Path(env).expanduser())
-    try:
-        resource = importlib.resources.files("ecgfm._weights")
-    except ModuleNotFoundError:
-        resource = None
-    if resource is not None and isinstance(resource, Path):
-        dirs.append(resource)
-    import ecgfm
-
-    dirs.append(Path(ecgfm.__file__).resolve().parent.parent / "weights")
+    dirs += package_weights_dirs()
     seen: set[Path] = set()
     out = []
     for d in dirs:

@@ -91,7 +91,8 @@ io = load_file(sys.argv[2])
 with torch.inference_mode():
     err = (model.forward_embedding(io["input"]) - io["output"]).abs().max().item()
 print(json.dumps({"ecgfm": ecgfm.__file__, "file": str(find_bundled_file(card.weights.file)),
-                  "err": err}))
+                  "err": err, "registered": ecgfm.list_pretrained(),
+                  "selfmis_card": ecgfm.pretrained_card("selfmis-lead1").to_dict()}))
 """
 
 
@@ -131,6 +132,8 @@ def test_wheel_ships_weights_and_loads_from_elsewhere(tmp_path: Path) -> None:
     assert "ecgfm/_weights/pkgtest-net1d.safetensors" in names
     assert "ecgfm/_weights/README.md" in names and "ecgfm/hub/_resolve.py" in names
     assert "ecgfm/cli.py" in names
+    cards = sorted(p.name for p in (REPO / "weights").glob("*.card.json"))
+    assert cards and all(f"ecgfm/_weights/{c}" in names for c in cards)  # the registry's cards
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
@@ -157,3 +160,7 @@ def test_wheel_ships_weights_and_loads_from_elsewhere(tmp_path: Path) -> None:
     assert result["ecgfm"].startswith(str(site)), result
     assert result["file"] == str(site / "ecgfm" / "_weights" / "pkgtest-net1d.safetensors")
     assert result["err"] == 0.0
+    # the bundled cards were read from the installed package, with the temporary entry
+    shipped = sorted(c.removesuffix(".card.json") for c in cards)
+    assert result["registered"] == sorted([*shipped, "pkgtest-net1d"])
+    assert result["selfmis_card"] == ecgfm.pretrained_card("selfmis-lead1").to_dict()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -128,3 +132,36 @@ def test_st_mem_entry_is_user_file_only() -> None:
     assert card.license == "CC BY-NC 4.0"
     assert card.weights.needs_user_file and not card.weights.redistributable
     assert (card.input.fs, card.input.length, card.embed_dim) == (250.0, 2250, 768)
+
+
+_CARD_FILE = Path(__file__).resolve().parents[2] / "weights" / "st-mem-tiny.card.json"
+
+
+def test_a_bundled_name_cannot_be_taken_before_the_first_use() -> None:
+    """Registering a bundled entry's name first used to succeed and break every later call
+    (the bundled cards failed to register): it is refused like any duplicate."""
+    code = (
+        "import ecgfm, ecgfm.hub as h, json\n"
+        f"card = h.PretrainedCard.from_dict(json.load(open({str(_CARD_FILE)!r})))\n"
+        "try:\n    h.register_pretrained(card)\nexcept ValueError as e:\n    print('refused', e)\n"
+        "print(len(ecgfm.list_pretrained()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    first, count = done.stdout.strip().splitlines()
+    assert first.startswith("refused") and "already registered" in first
+    assert int(count) == len(list_pretrained())
+
+
+def test_bundled_cards_are_read_from_the_weights_package() -> None:
+    from ecgfm.hub._pretrained_registry import bundled_cards
+
+    cards = bundled_cards()
+    assert [c.name for c in cards] == list_pretrained()
+    for c in cards:
+        assert c == pretrained_card(c.name)
+        if c.weights.file is not None:
+            assert (
+                find_bundled_file(c.weights.file).parent
+                == find_bundled_file(f"{c.name}.card.json").parent
+            )

@@ -1,0 +1,93 @@
+"""Every generated file equals what ``python docs/generate.py`` produces from its sources.
+
+The pretrained cards (``weights/*.card.json``), the unregistered checkpoint's ``config.json``,
+``docs/model_zoo.md`` and the generated tables in README.md and artifacts/paired/README.md are
+never edited by hand: their only sources are ``docs/card_specs/`` and the committed probe
+outputs, logs and weight files (docs/card_specs/README.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import ecgfm
+from ecgfm.hub._bundle import CARD_SUFFIX
+
+REPO = Path(__file__).resolve().parents[1]
+DUALVIEW = REPO / "artifacts" / "dualview-small-cmsc" / "checkpoint"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("docs_generate", REPO / "docs" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_files_are_up_to_date() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "docs" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
+def test_a_hand_edit_of_a_generated_file_is_stale(tmp_path: Path) -> None:
+    gen = _generator()
+    generated = gen.outputs(REPO)
+    readme = generated["README.md"]
+    assert readme is not None and "| 0.930 |" in readme  # the CinC supervised baseline
+    (tmp_path / "README.md").write_text(readme.replace("| 0.930 |", "| 0.931 |"))
+    assert gen.stale(tmp_path, {"README.md": readme}) == ["README.md"]
+    (tmp_path / "README.md").write_text(readme)
+    assert gen.stale(tmp_path, {"README.md": readme}) == []
+
+
+def test_registry_holds_exactly_the_generated_cards() -> None:
+    on_disk = sorted(
+        p.name.removesuffix(CARD_SUFFIX) for p in (REPO / "weights").glob(f"*{CARD_SUFFIX}")
+    )
+    specs = sorted(p.stem for p in (REPO / "docs" / "card_specs").glob("[!_]*.json"))
+    assert ecgfm.list_pretrained() == on_disk
+    assert set(on_disk) < set(specs)  # the unregistered checkpoint has a spec, no card here
+    page = (REPO / "docs" / "model_zoo.md").read_text()
+    for name in on_disk:
+        assert f"`{name}`" in page
+        assert ecgfm.pretrained_card(name).to_dict() == json.loads(
+            (REPO / "weights" / f"{name}{CARD_SUFFIX}").read_text()
+        )
+
+
+def test_directory_format_version_is_the_saved_one() -> None:
+    from ecgfm.hub._save import FORMAT_VERSION
+
+    assert _generator().FORMAT_VERSION == FORMAT_VERSION
+
+
+def test_dualview_is_an_unregistered_loadable_checkpoint() -> None:
+    """Issue 14: no gain over random weights on independent data, so out of the registry; its
+    weights stay in artifacts/ as a warm-restart checkpoint that from_pretrained loads."""
+    assert "dualview-small-cmsc" not in ecgfm.list_pretrained()
+    assert not (REPO / "weights" / "dualview-small-cmsc.safetensors").exists()
+    model = ecgfm.from_pretrained(str(DUALVIEW))  # sha256 checked against config.json
+    assert model.card.name == "dualview-small-cmsc"
+    assert model.card.weights.sha256 == ecgfm.hub.sha256_file(DUALVIEW / "model.safetensors")
+    assert "0.737 against 0.736" in model.card.limitations
+
+
+def test_model_zoo_keeps_code_blocks_of_the_cards_intact() -> None:
+    """The cards' headings move one level down in the zoo, but a Python comment inside a
+    usage block is not a heading (it became ``## or: ...``)."""
+    page = (REPO / "docs" / "model_zoo.md").read_text()
+    assert "\n# or: ecgfm.from_pretrained(" in page
+    assert "## or:" not in page
+    assert "\n## selfmis-lead1\n" in page and "\n### Metrics\n" in page
