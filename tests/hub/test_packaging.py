@@ -117,7 +117,7 @@ def test_wheel_ships_weights_and_loads_from_elsewhere(tmp_path: Path) -> None:
     digest = sha256_file(src / "weights" / "pkgtest-net1d.safetensors")
     card = card.replace(weights=WeightsSpec(file="pkgtest-net1d.safetensors", sha256=digest))
     (tmp_path / "card.json").write_text(json.dumps(card.to_dict()))
-    x = torch.randn(2, 12, 1000, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2, 12, card.input.length, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         save_file({"input": x, "output": model.forward_embedding(x)}, str(tmp_path / "io.st"))
 
