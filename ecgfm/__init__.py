@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         hub,
         leads,
         losses,
+        methods,
         models,
         signal,
         transforms,
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
         select_leads,
     )
     from ecgfm.models import create_model, list_models
-    from ecgfm.signal import ECGRecord, as_signal, stack_records
+    from ecgfm.signal import ECGQualityWarning, ECGRecord, as_signal, stack_records
 
 __getattr__, __dir__ = attach(
     __name__,
@@ -64,6 +65,7 @@ __getattr__, __dir__ = attach(
         "hub",
         "leads",
         "losses",
+        "methods",
         "models",
         "signal",
         "transforms",
@@ -86,12 +88,13 @@ __getattr__, __dir__ = attach(
             "select_leads",
         ],
         "ecgfm.models": ["create_model", "list_models"],
-        "ecgfm.signal": ["ECGRecord", "as_signal", "stack_records"],
+        "ecgfm.signal": ["ECGQualityWarning", "ECGRecord", "as_signal", "stack_records"],
     },
 )
 
 __all__ = [
     "CANONICAL_LEADS",
+    "ECGQualityWarning",
     "ECGRecord",
     "MissingLeadError",
     "PretrainedCard",
@@ -110,6 +113,7 @@ __all__ = [
     "list_models",
     "list_pretrained",
     "losses",
+    "methods",
     "models",
     "normalize_lead_name",
     "normalize_lead_names",

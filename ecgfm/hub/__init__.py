@@ -18,7 +18,16 @@ from ecgfm._lazy import attach
 
 if TYPE_CHECKING:
     from ecgfm.hub._api import embed
-    from ecgfm.hub._card import InputSpec, Metric, PretrainedCard, TrainingInfo, WeightsSpec
+    from ecgfm.hub._card import (
+        BaseModel,
+        InputSpec,
+        Metric,
+        PretrainedCard,
+        TrainingInfo,
+        WeightsSpec,
+    )
+    from ecgfm.hub._embed import EmbedResult
+    from ecgfm.hub._embed_input import RecordIssue
     from ecgfm.hub._errors import (
         ArchitectureMismatchError,
         PretrainedNotFoundError,
@@ -36,7 +45,7 @@ if TYPE_CHECKING:
         unregister_pretrained,
     )
     from ecgfm.hub._resolve import from_pretrained, load_ecgfounder_pretrained, load_st_mem
-    from ecgfm.hub._save import make_card, save_pretrained
+    from ecgfm.hub._save import ChangedWeightsWarning, make_card, save_pretrained
 
 # The card modules (_card, _errors, _markdown, _pretrained_registry) are light; _api, _io,
 # _model, _resolve and _save import torch and are loaded on first use.
@@ -44,7 +53,16 @@ __getattr__, __dir__ = attach(
     __name__,
     attributes={
         "ecgfm.hub._api": ["embed"],
-        "ecgfm.hub._card": ["InputSpec", "Metric", "PretrainedCard", "TrainingInfo", "WeightsSpec"],
+        "ecgfm.hub._card": [
+            "BaseModel",
+            "InputSpec",
+            "Metric",
+            "PretrainedCard",
+            "TrainingInfo",
+            "WeightsSpec",
+        ],
+        "ecgfm.hub._embed": ["EmbedResult"],
+        "ecgfm.hub._embed_input": ["RecordIssue"],
         "ecgfm.hub._errors": [
             "ArchitectureMismatchError",
             "PretrainedNotFoundError",
@@ -62,17 +80,21 @@ __getattr__, __dir__ = attach(
             "unregister_pretrained",
         ],
         "ecgfm.hub._resolve": ["from_pretrained", "load_ecgfounder_pretrained", "load_st_mem"],
-        "ecgfm.hub._save": ["make_card", "save_pretrained"],
+        "ecgfm.hub._save": ["ChangedWeightsWarning", "make_card", "save_pretrained"],
     },
 )
 
 __all__ = [
     "ArchitectureMismatchError",
+    "BaseModel",
+    "ChangedWeightsWarning",
+    "EmbedResult",
     "InputSpec",
     "Metric",
     "PretrainedCard",
     "PretrainedEncoder",
     "PretrainedNotFoundError",
+    "RecordIssue",
     "TrainingInfo",
     "WeightsIntegrityError",
     "WeightsSpec",

@@ -10,11 +10,13 @@ loss from a batch of preprocessed windows) and ``validation_metrics``. The refer
 ========================  ===================================  ===========================
 method                    module                               example
 ========================  ===================================  ===========================
-SelfMIS                   :mod:`ecgfm.methods.selfmis`         ``examples/train_selfmis.py``
 ST-MEM                    :mod:`ecgfm.methods.st_mem`          ``examples/pretrain_stmem.py``
 Hybrid Learning (HL)      :mod:`ecgfm.methods.hl`              ``examples/pretrain_hybrid.py``
 Dual-View transformer     :mod:`ecgfm.methods.dualview`        ``examples/pretrain_dualview.py``
 ========================  ===================================  ===========================
+
+SelfMIS is not assembled here yet: ``examples/train_selfmis.py`` composes
+:class:`~ecgfm.train.objectives.SelfMISObjective` itself.
 
 The building blocks stay where they are (models in :mod:`ecgfm.models`, losses in
 :mod:`ecgfm.losses`, views in :mod:`ecgfm.transforms.views`, presets in
