@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecgfm._cache import cache_root, state_sha256
 from ecgfm.eval.task_base import TaskData
 from ecgfm.transforms.presets import Preset
 
@@ -88,8 +89,7 @@ class RecordEmbeddings:
 
 def default_cache_dir() -> Path:
     """``$ECGFM_CACHE/embeddings``, default ``~/.cache/ecgfm/embeddings``."""
-    base = os.environ.get("ECGFM_CACHE") or os.path.join("~", ".cache", "ecgfm")
-    return Path(base).expanduser() / "embeddings"
+    return cache_root() / "embeddings"
 
 
 def model_identity(model: nn.Module) -> str:
@@ -97,12 +97,7 @@ def model_identity(model: nn.Module) -> str:
     and buffer: two modules with equal weights get the same identity."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model_identity needs an nn.Module, got {type(model).__name__}")
-    h = hashlib.sha256()
-    for name, t in model.state_dict().items():
-        t = t.detach().to("cpu").contiguous()
-        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return f"{type(model).__name__}:{h.hexdigest()}"
+    return f"{type(model).__name__}:{state_sha256(model)}"
 
 
 def _numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:

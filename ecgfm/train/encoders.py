@@ -15,15 +15,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
+
+from ecgfm._cache import state_sha256
 
 __all__ = ["build_encoder", "load_encoder", "state_fingerprint", "strip_head"]
 
@@ -179,10 +179,6 @@ def build_encoder(
 
 
 def state_fingerprint(module: nn.Module) -> str:
-    """SHA-256 over the names, dtypes, shapes and bytes of ``module``'s state dict."""
-    h = hashlib.sha256()
-    for key, value in sorted(module.state_dict().items()):
-        t = value.detach().to("cpu").contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
+    """SHA-256 over the names, dtypes, shapes and bytes of ``module``'s state dict
+    (:func:`ecgfm._cache.state_sha256`, the hash that also keys cached record embeddings)."""
+    return state_sha256(module)

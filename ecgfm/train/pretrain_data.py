@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ecgfm._cache import cache_root
 from ecgfm.transforms import functional as Fn
 from ecgfm.transforms.preprocessing import Compose
 from ecgfm.transforms.presets import Preset
@@ -70,9 +71,8 @@ _CHUNK = 32  # records preprocessed per call (the filters are vectorised over a 
 
 
 def default_cache_dir() -> Path:
-    """``$ECGFM_CACHE`` if set, else ``~/.cache/ecgfm``."""
-    env = os.environ.get("ECGFM_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ecgfm"
+    """``$ECGFM_CACHE`` if set, else ``~/.cache/ecgfm`` (:func:`ecgfm._cache.cache_root`)."""
+    return cache_root()
 
 
 @dataclass(frozen=True)
