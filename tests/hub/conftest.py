@@ -18,7 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecgfm.hub import PretrainedCard, make_card, register_pretrained, unregister_pretrained
+from ecgfm.hub import (
+    PretrainedCard,
+    from_pretrained,
+    make_card,
+    register_pretrained,
+    save_pretrained,
+    unregister_pretrained,
+)
 from ecgfm.leads import normalize_lead_names
 from ecgfm.models import create_model, is_model, register_model
 from ecgfm.models._base import check_encoder_input
@@ -186,3 +193,9 @@ def hf_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def hf_populate() -> Callable[..., Path]:
     """:func:`populate_hf_cache` (test modules cannot import conftest under importlib mode)."""
     return populate_hf_cache
+
+
+@pytest.fixture
+def model(tmp_path: Path, tiny_model: TinyEncoder, tiny_card: PretrainedCard):
+    """The tiny encoder saved with its card and loaded back: a ``PretrainedEncoder``."""
+    return from_pretrained(save_pretrained(tiny_model, tmp_path / "m", tiny_card))

@@ -8,30 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _signals import band_limited_ecg as _ecg
 
-from ecgfm.hub import embed, from_pretrained, save_pretrained
+from ecgfm.hub import embed, save_pretrained
 from ecgfm.leads import MissingLeadError
 from ecgfm.signal import ECGQualityWarning, ECGRecord
 
 LEADS = ["I", "II", "V1"]
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("ECGFM_SHARED", REPO.parent / "shared"))
-
-
-@pytest.fixture
-def model(tmp_path: Path, tiny_model, tiny_card):
-    return from_pretrained(save_pretrained(tiny_model, tmp_path / "m", tiny_card))
-
-
-def _ecg(seconds: float, fs: float, seed: int = 0, leads: int = 3) -> np.ndarray:
-    """Band-limited (< 15 Hz) multi-lead signal in mV, ``(leads, T)`` float32."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(seconds * fs)) / fs
-    out = np.zeros((leads, t.size))
-    for c in range(leads):
-        for f in rng.uniform(0.8, 15.0, size=6):
-            out[c] += rng.uniform(0.05, 0.4) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3))
-    return out.astype(np.float32)
 
 
 def _reference(model, x: np.ndarray, fs: float, leads) -> np.ndarray:

@@ -14,28 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _signals import band_limited_ecg as _ecg
 from _tolerance import close_after_reordering, network_reduction_lengths
 
-from ecgfm.hub import from_pretrained, save_pretrained
 from ecgfm.signal import ECGQualityWarning, ECGRecord
 
 LEADS = ["I", "II", "V1"]
-
-
-@pytest.fixture
-def model(tmp_path: Path, tiny_model, tiny_card):
-    return from_pretrained(save_pretrained(tiny_model, tmp_path / "m", tiny_card))
-
-
-def _ecg(seconds: float, fs: float, seed: int = 0, leads: int = 3) -> np.ndarray:
-    """Band-limited (< 15 Hz) multi-lead signal in mV, ``(leads, T)`` float32."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(round(seconds * fs)) / fs
-    out = np.zeros((leads, t.size))
-    for c in range(leads):
-        for f in rng.uniform(0.8, 15.0, size=6):
-            out[c] += rng.uniform(0.05, 0.4) * np.sin(2 * np.pi * f * t + rng.uniform(0, 6.3))
-    return out.astype(np.float32)
 
 
 def _close(model, got: np.ndarray, ref: np.ndarray, windows: int = 3) -> None:
