@@ -91,9 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         return total, parts, len(idx)
 
     def evaluate(net: torch.nn.Module) -> dict[str, float]:
-        batches = (
-            data.windows(val_idx[s : s + 64], crop="center") for s in range(0, len(val_idx), 64)
-        )
+        batches = data.center_batches(val_idx, 64)
         return method.validation_metrics(batches, seed=args.seed + 1, device=dev)
 
     run_args = A.run_record(args, data, train_idx, val_idx)

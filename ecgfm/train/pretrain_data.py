@@ -439,6 +439,16 @@ class PretrainData:
         y, _, _ = self.preset.normalize(x, self.fs, self.leads)
         return torch.as_tensor(y, dtype=torch.float32).contiguous()
 
+    def center_batches(
+        self, index: np.ndarray | Sequence[int], batch_size: int = 64
+    ) -> Iterator[torch.Tensor]:
+        """Centre-cropped :meth:`windows` of ``index`` in consecutive batches of ``batch_size``
+        records (validation: the same windows at every call)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for start in range(0, len(index), batch_size):
+            yield self.windows(index[start : start + batch_size], crop="center")
+
     # --- splits ----------------------------------------------------------------------------
 
     def holdout(self, num_val: int) -> tuple[np.ndarray, np.ndarray]:

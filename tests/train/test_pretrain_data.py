@@ -100,6 +100,12 @@ def test_synthetic_records(ptbxl_root: Path, train_cache: Path) -> None:
     fake = DeepfakeECG(3, seed=5, cache_dir=train_cache / "deepfake")
     want, _ = get_preset("hl").prepare(fake.signal(1), 500, fake[1].leads, windows="first")
     torch.testing.assert_close(data.windows([3], crop="center"), want, atol=1e-5, rtol=1e-5)
+    idx = np.arange(5)
+    batches = list(data.center_batches(idx, 2))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert torch.equal(torch.cat(batches), data.windows(idx, crop="center"))
+    with pytest.raises(ValueError, match="batch_size"):
+        next(data.center_batches(idx, 0))
     _, val = data.holdout(1)  # PTB-XL present: the held-aside record is real
     assert [data.sources[i] for i in val] == ["ptbxl"]
     only_fake = dataclasses.replace(sources, ptbxl_root=None)
