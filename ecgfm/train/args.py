@@ -94,6 +94,12 @@ def add_train_args(
     g.add_argument("--save-every", type=int, default=500, help="0: save at the end only")
     g.add_argument("--resume", default="auto", help="auto | none | path to a checkpoint")
     g.add_argument(
+        "--init",
+        default=None,
+        help="warm start a new run: warm_start.safetensors of an earlier run (all weights) or "
+        "an encoder (registered name, directory, exported .safetensors; the rest starts fresh)",
+    )
+    g.add_argument(
         "--export-dtype",
         choices=("float32", "bfloat16", "float16"),
         default="float32",
@@ -148,6 +154,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         val_every=args.val_every,
         save_every=args.save_every,
         resume=args.resume,
+        init=args.init,
     )
 
 

@@ -8,6 +8,10 @@ torch CPU and CUDA) and the run's arguments. Writes are atomic: the file is writ
 target, flushed to disk and renamed over it, so an interrupted save leaves the previous
 checkpoint intact.
 
+:func:`export_warm_start` writes the trainable weights of the whole pre-training model (no
+optimiser state; bf16 by default) for a warm restart in a later session, and :func:`warm_start`
+loads it, or only an encoder, into a new run.
+
 :func:`export_encoder` writes the trained encoder alone as safetensors (optionally bf16/fp16)
 with its architecture in the metadata, the file :func:`ecgfm.train.encoders.load_encoder` and
 the hub's tools read.
@@ -32,10 +36,12 @@ __all__ = [
     "atomic_torch_save",
     "capture_rng_state",
     "export_encoder",
+    "export_warm_start",
     "load_checkpoint",
     "restore_rng_state",
     "save_checkpoint",
     "trainable_state_dict",
+    "warm_start",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -213,6 +219,37 @@ def load_checkpoint(
     return payload
 
 
+def _cast_state(state: Mapping[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]:
+    """CPU, contiguous copies of ``state`` with floating tensors cast to ``dtype``."""
+    out = {}
+    for key, value in state.items():
+        t = value.detach().to("cpu")
+        out[key] = (t.to(_EXPORT_DTYPES[dtype]) if t.is_floating_point() else t).contiguous()
+    return out
+
+
+def _save_safetensors(
+    tensors: dict[str, torch.Tensor], info: Mapping[str, Any], path: str | os.PathLike[str]
+) -> Path:
+    """Write ``tensors`` with ``info`` as the ``"ecgfm"`` JSON metadata, atomically."""
+    import safetensors.torch
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        safetensors.torch.save_file(
+            tensors, tmp_name, metadata={"ecgfm": json.dumps(dict(info), default=str)}
+        )
+        os.chmod(tmp_name, _umask_mode())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
 def export_encoder(
     encoder: nn.Module,
     path: str | os.PathLike[str],
@@ -233,8 +270,6 @@ def export_encoder(
             ``"float16"`` (half the size; loading casts back to the model's dtype).
         metadata: extra JSON-able provenance (steps, data, wall-clock...).
     """
-    import safetensors.torch
-
     if dtype not in _EXPORT_DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_EXPORT_DTYPES)}, got {dtype!r}")
     arch = getattr(encoder, "arch_name", None)
@@ -243,23 +278,107 @@ def export_encoder(
             f"{type(encoder).__name__} has no arch_name; build encoders with "
             "ecgfm.models.create_model so the file records how to rebuild them"
         )
-    tensors = {}
-    for key, value in encoder.state_dict().items():
-        t = value.detach().to("cpu")
-        tensors[key] = (t.to(_EXPORT_DTYPES[dtype]) if t.is_floating_point() else t).contiguous()
+    tensors = _cast_state(encoder.state_dict(), dtype)
     info = {"arch": arch, "arch_args": dict(getattr(encoder, "arch_args", {}) or {})}
     info.update(dict(metadata or {}))
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        safetensors.torch.save_file(
-            tensors, tmp_name, metadata={"ecgfm": json.dumps(info, default=str)}
+    return _save_safetensors(tensors, info, path)
+
+
+WARM_START_NAME = "warm_start.safetensors"
+
+
+def export_warm_start(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    dtype: str = "bfloat16",
+    exclude_prefixes: Iterable[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save the trainable weights of a whole pre-training model (encoder, decoder, heads) as
+    safetensors, small enough to commit: the warm restart of a run in a later session.
+
+    Unlike a checkpoint it holds no optimiser state; :func:`warm_start` loads it into a new
+    model of the same configuration (the learning-rate schedule starts again).
+
+    Args:
+        model: the bare pre-training model (``method.objective``).
+        path: target ``.safetensors`` file.
+        dtype: storage dtype of floating tensors (default ``"bfloat16"``: half the size).
+        exclude_prefixes: frozen parts not to store (e.g. ``"teacher."``).
+        metadata: JSON-able provenance.
+    """
+    if dtype not in _EXPORT_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_EXPORT_DTYPES)}, got {dtype!r}")
+    if hasattr(model, "module") and isinstance(model.module, nn.Module):
+        raise TypeError("export_warm_start expects the bare model; pass ddp_model.module")
+    tensors = _cast_state(trainable_state_dict(model, exclude_prefixes), dtype)
+    info = {"kind": "warm_start", "model": type(model).__name__, **dict(metadata or {})}
+    return _save_safetensors(tensors, info, path)
+
+
+def warm_start(
+    model: nn.Module,
+    encoder: nn.Module | None,
+    source: str | os.PathLike[str],
+    *,
+    exclude_prefixes: Iterable[str] = (),
+) -> str:
+    """Initialise a new run from earlier weights; returns what was loaded (for the log).
+
+    ``source`` is either a file written by :func:`export_warm_start` (every trainable weight
+    of ``model`` is loaded, strictly) or any encoder that
+    :func:`ecgfm.train.encoders.load_encoder` reads (registered name, ``save_pretrained``
+    directory, exported ``.safetensors``): then only ``encoder`` is loaded, strictly, and the
+    rest of ``model`` (decoder, projection heads) keeps its fresh initialisation.
+
+    Raises:
+        ValueError: weights of another architecture or configuration.
+    """
+    import safetensors
+
+    from ecgfm.train.encoders import load_encoder
+
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.suffix == ".safetensors" and path.is_file():
+        with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = dict(f.metadata() or {})
+            kind = json.loads(meta["ecgfm"]).get("kind") if "ecgfm" in meta else None
+            if kind == "warm_start":
+                state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (not a dict)
+        if kind == "warm_start":
+            own = trainable_state_dict(model, exclude_prefixes)
+            missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+            shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+            if missing or unexpected or shapes:
+                raise ValueError(
+                    f"{path} does not fit this {type(model).__name__}: missing {missing[:5]}, "
+                    f"unexpected {unexpected[:5]}, other shapes {shapes[:5]}; use the model, "
+                    "decoder and head arguments of the run that wrote it"
+                )
+            for key, value in model.state_dict().items():
+                if key in state:
+                    value.copy_(state[key].to(value.dtype))
+            return f"warm start: every trainable weight from {path}"
+    if encoder is None:
+        raise ValueError(
+            f"{text} is not a warm_start.safetensors file and this run names no encoder to "
+            "load it into"
         )
-        os.chmod(tmp_name, _umask_mode())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
+    loaded = load_encoder(text)
+    arch, args = getattr(encoder, "arch_name", None), getattr(encoder, "arch_args", None)
+    if getattr(loaded, "arch_name", None) != arch:
+        raise ValueError(
+            f"{text} holds a {getattr(loaded, 'arch_name', '?')!r} encoder, this run trains "
+            f"{arch!r}; pass the matching --model"
+        )
+    own, state = encoder.state_dict(), loaded.state_dict()
+    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if set(own) != set(state) or shapes:
+        raise ValueError(
+            f"{text} ({loaded.arch_args}) does not fit this encoder ({args}): pass the "
+            "--model-args the weights were trained with"
+        )
+    encoder.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    return f"warm start: encoder from {text}; other weights freshly initialised"

@@ -39,7 +39,14 @@ from typing import Any, TextIO
 import torch
 from torch import nn
 
-from ecgfm.train.checkpoint import export_encoder, load_checkpoint, save_checkpoint
+from ecgfm.train.checkpoint import (
+    WARM_START_NAME,
+    export_encoder,
+    export_warm_start,
+    load_checkpoint,
+    save_checkpoint,
+    warm_start,
+)
 from ecgfm.train.distributed import DistInfo, all_reduce_mean, barrier, unwrap, wrap_ddp
 from ecgfm.train.schedule import WarmupCosine
 
@@ -70,6 +77,10 @@ class TrainConfig:
             last step always logs, validates and saves).
         resume: ``"auto"`` (resume from ``out_dir/checkpoint.pt`` if present), ``"none"``, or
             a checkpoint path.
+        init: warm start of a new run (ignored when a checkpoint is resumed): a
+            ``warm_start.safetensors`` written at the end of an earlier run (every trainable
+            weight) or an encoder (registered name, directory, exported file; the rest starts
+            fresh). See :func:`ecgfm.train.checkpoint.warm_start`.
     """
 
     out_dir: str
@@ -86,6 +97,7 @@ class TrainConfig:
     val_every: int = 0
     save_every: int = 0
     resume: str = "auto"
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -208,7 +220,9 @@ def fit(
         evaluate: ``bare_model -> metrics``, run on rank 0 in eval mode without gradients.
         export: ``(encoder, filename)``: the encoder to write as safetensors into ``out_dir``
             at the end (rank 0).
-        export_dtype: storage dtype of the exported encoder.
+        export_dtype: storage dtype of the exported encoder. Every run also writes
+            ``warm_start.safetensors`` (all trainable weights in bf16, no optimiser state) for
+            ``config.init`` of a later run.
         exclude_prefixes: state-dict prefixes left out of checkpoints (a frozen teacher).
         run_args: the run's arguments, stored in the checkpoint and the log.
         params: optimiser parameter groups (default :func:`param_groups`).
@@ -219,6 +233,11 @@ def fit(
     run = _Run(model, config, info, params, run_args or {}, tuple(exclude_prefixes))
     try:
         run.resume()
+        if run.resumed_from is None and config.init:
+            target = unwrap(export[0]) if export is not None else None
+            note = warm_start(model, target, config.init, exclude_prefixes=run.exclude_prefixes)
+            logger.info(note)
+            run.warm_started = note
         return run.train(compute_loss, evaluate, export, export_dtype)
     finally:
         run.log.close()
@@ -253,6 +272,7 @@ class _Run:
         self.step = 0
         self.counters = {"ecg_seen": 0.0, "wall_s": 0.0}
         self.resumed_from: Path | None = None
+        self.warm_started: str | None = None
 
     def resume(self) -> None:
         """Load the checkpoint chosen by ``config.resume``, if any."""
@@ -340,6 +360,7 @@ class _Run:
             {
                 "event": "resume" if self.resumed_from else "start",
                 "step": self.step,
+                "init": self.warm_started,
                 "args": self.run_args,
                 "config": asdict(cfg),
                 "world_size": info.world_size,
@@ -409,6 +430,14 @@ class _Run:
                 unwrap(encoder), self.out / filename, dtype=export_dtype, metadata=meta
             )
             summary["export"] = str(path)
+        if info.is_main:
+            warm = export_warm_start(
+                self.model,
+                self.out / WARM_START_NAME,
+                exclude_prefixes=self.exclude_prefixes,
+                metadata={"steps": self.step, "run_args": self.run_args},
+            )
+            summary["warm_start"] = str(warm)
         summary.update(
             {
                 "event": "end",

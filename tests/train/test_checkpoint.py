@@ -156,3 +156,70 @@ def test_export_encoder_round_trip_and_bf16(tmp_path: Path) -> None:
         export_encoder(enc, tmp_path / "x.safetensors", dtype="int8")
     with pytest.raises(ValueError, match="arch_name"):
         export_encoder(nn.Linear(2, 2), tmp_path / "x.safetensors")
+
+
+_SMALL_DECODER = {"decoder_dim": 16, "decoder_depth": 1, "decoder_num_heads": 2}
+
+
+def _stmem_objective(seed: int) -> tuple[nn.Module, nn.Module]:
+    from ecgfm.methods.st_mem import STMEM
+
+    torch.manual_seed(seed)
+    method = STMEM(model_args={"depth": 1, "embed_dim": 32, "num_heads": 2, "mlp_dim": 64},
+                   decoder_args=_SMALL_DECODER)  # fmt: skip
+    return method.objective, method.encoder
+
+
+def test_warm_start_file_restores_every_trainable_weight(tmp_path: Path) -> None:
+    from ecgfm.train.checkpoint import export_warm_start, warm_start
+
+    trained, _ = _stmem_objective(0)
+    path = export_warm_start(trained, tmp_path / "warm_start.safetensors", dtype="float32")
+    fresh, encoder = _stmem_objective(1)
+    note = warm_start(fresh, encoder, path)
+    assert "every trainable weight" in note
+    for key, value in trained.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    # bf16 storage (the committed form) halves the file and rounds each weight once
+    small = export_warm_start(trained, tmp_path / "bf16.safetensors")
+    assert small.stat().st_size < 0.6 * path.stat().st_size
+    other, enc = _stmem_objective(2)
+    warm_start(other, enc, small)
+    for key, value in trained.state_dict().items():
+        expected = value.to(torch.bfloat16).to(value.dtype) if value.is_floating_point() else value
+        assert torch.equal(other.state_dict()[key], expected), key
+
+
+def test_warm_start_from_an_encoder_keeps_the_fresh_decoder(tmp_path: Path) -> None:
+    from ecgfm.train.checkpoint import warm_start
+
+    _, trained_encoder = _stmem_objective(0)
+    export_encoder(trained_encoder, tmp_path / "encoder.safetensors")
+    fresh, encoder = _stmem_objective(1)
+    decoder_before = {k: v.clone() for k, v in fresh.state_dict().items() if "decoder" in k}
+    assert decoder_before
+    note = warm_start(fresh, encoder, tmp_path / "encoder.safetensors")
+    assert "freshly initialised" in note
+    for key, value in trained_encoder.state_dict().items():
+        assert torch.equal(encoder.state_dict()[key], value), key
+    for key, value in decoder_before.items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+
+
+def test_warm_start_refuses_weights_of_another_configuration(tmp_path: Path) -> None:
+    from ecgfm.methods.st_mem import STMEM
+    from ecgfm.train.checkpoint import export_warm_start, warm_start
+
+    trained, trained_encoder = _stmem_objective(0)
+    export_warm_start(trained, tmp_path / "w.safetensors")
+    export_encoder(trained_encoder, tmp_path / "e.safetensors")
+    wider = STMEM(model_args={"depth": 1, "embed_dim": 64, "num_heads": 2, "mlp_dim": 64},
+                  decoder_args=_SMALL_DECODER)  # fmt: skip
+    with pytest.raises(ValueError, match="does not fit"):
+        warm_start(wider.objective, wider.encoder, tmp_path / "w.safetensors")
+    with pytest.raises(ValueError, match="--model-args"):
+        warm_start(wider.objective, wider.encoder, tmp_path / "e.safetensors")
+    with pytest.raises(ValueError, match="no encoder"):
+        warm_start(wider.objective, None, tmp_path / "e.safetensors")
+    with pytest.raises(ValueError, match="--model"):
+        warm_start(wider.objective, create_model("net1d_small"), tmp_path / "e.safetensors")

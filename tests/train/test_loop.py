@@ -222,3 +222,22 @@ def test_jsonl_logger_disabled_on_other_ranks(
     log.log({"a": torch.tensor(2.5), "p": tmp_path})
     log.close()
     assert json.loads((tmp_path / "l.jsonl").read_text()) == {"a": 2.5, "p": str(tmp_path)}
+
+
+def test_warm_start_file_continues_a_run_in_a_new_directory(tmp_path: Path) -> None:
+    first = _model()
+    summary = fit(first, _loss_fn(), _config(tmp_path / "a"), INFO)
+    warm = Path(summary["warm_start"])
+    assert warm.name == "warm_start.safetensors" and warm.is_file()
+    second = _model()
+    torch.nn.init.zeros_(second.net[0].weight)  # differs from the first run's start
+    fit(second, _loss_fn(), _config(tmp_path / "b", steps=1, init=str(warm), lr=1e-9), INFO)
+    start = _records(tmp_path / "b")[0]
+    assert start["init"].startswith("warm start: every trainable weight")
+    for key, value in first.state_dict().items():  # bf16 file, then one step at lr 1e-9
+        close = torch.allclose(second.state_dict()[key], value, rtol=2**-8, atol=1e-6)
+        assert close, key
+    # resuming a checkpoint wins over --init (the run continues where it stopped)
+    fit(second, _loss_fn(), _config(tmp_path / "b", steps=2, init=str(warm)), INFO)
+    resumed = [r for r in _records(tmp_path / "b") if r.get("event") == "resume"]
+    assert resumed and resumed[-1]["init"] is None
