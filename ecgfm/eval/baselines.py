@@ -21,6 +21,7 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,8 +32,8 @@ from torch import nn
 from ecgfm.eval.metrics import macro_auroc
 from ecgfm.eval.task_base import TaskData
 from ecgfm.eval.task_report import ProbeReport, score_report
-from ecgfm.models import create_model
-from ecgfm.transforms.presets import Preset, get_preset
+from ecgfm.models import create_model, default_preset
+from ecgfm.transforms.presets import Preset, get_preset, list_presets
 
 __all__ = [
     "SupervisedConfig",
@@ -43,9 +44,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-# Architecture family (registry name prefix) -> the preset of its pretrained entries.
-_FAMILY_PRESETS = {"net1d": "selfmis", "st_mem": "st_mem", "hl_": "hl", "dualview": "dualview"}
 
 
 def random_encoder(
@@ -62,16 +60,29 @@ def random_encoder(
     return model.eval()
 
 
-def preset_for_arch(arch: str, leads: tuple[str, ...] | None = None) -> Preset:
-    """The preset ecgfm's pretrained entries of ``arch``'s family use (Net1D: ``selfmis``,
-    i.e. ECGFounder's pipeline), restricted to ``leads`` (default: the model's leads)."""
-    for prefix, name in _FAMILY_PRESETS.items():
-        if arch.startswith(prefix):
-            return get_preset(name) if leads is None else get_preset(name, leads=tuple(leads))
-    raise ValueError(
-        f"no default preset for architecture {arch!r}; pass a preset explicitly "
-        f"(families with a default: {sorted(_FAMILY_PRESETS)})"
-    )
+def preset_for_arch(arch: str, leads: Sequence[str] | None = None) -> Preset:
+    """The default preset that architecture ``arch`` declares in the model registry
+    (:func:`ecgfm.models.default_preset`; Net1D: ``ecgfounder``), restricted to ``leads``
+    (default: the preset's leads).
+
+    Raises:
+        ValueError: ``arch`` is not a registered architecture (close matches suggested), or
+            declares no default preset (pass one explicitly).
+    """
+    try:
+        name = default_preset(arch)
+    except KeyError as err:
+        raise ValueError(f"no default preset for {arch!r}: {err.args[0]}") from None
+    if name is None:
+        raise ValueError(
+            f"architecture {arch!r} declares no default preset; pass a preset explicitly, e.g. "
+            f"embed_task(..., preset=get_preset(...)) with one of {list_presets()}"
+        )
+    if leads is None:
+        return get_preset(name)
+    if isinstance(leads, str):
+        raise TypeError(f"leads must be a sequence of lead names such as ('I',), got {leads!r}")
+    return get_preset(name, leads=tuple(leads))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ecgfm.hub._card import PretrainedCard
+from ecgfm.hub._card_preset import build_preset
 from ecgfm.hub._embed import (
     NONFINITE_ADVICE,
     EmbedResult,
@@ -34,7 +35,6 @@ from ecgfm.hub._embed import (
     run_windows,
 )
 from ecgfm.hub._errors import ArchitectureMismatchError
-from ecgfm.hub._preset import build_preset
 from ecgfm.signal import ECGQualityWarning
 
 __all__ = ["PretrainedEncoder", "check_card_matches_model", "count_parameters"]

@@ -108,12 +108,49 @@ def unregister_pretrained(name: str) -> PretrainedCard:
     return card
 
 
-def list_pretrained(pattern: str | None = None) -> list[str]:
-    """Sorted names of the registered pretrained entries, optionally filtered by a glob."""
+def list_pretrained(pattern: str | None = None, *, arch: str | None = None) -> list[str]:
+    """Sorted names of the registered pretrained entries.
+
+    Args:
+        pattern: keep names matching this glob (e.g. ``"ecgfounder-*"``); ``None``: all.
+        arch: keep the entries whose card names this registered architecture (the
+            architecture's pretrained tags, e.g. ``arch="net1d_ecgfounder_lead1"``); ``None``:
+            every architecture.
+
+    Raises:
+        TypeError: ``pattern`` or ``arch`` is not a string.
+        KeyError: ``arch`` is not a registered architecture (close matches suggested).
+    """
     _ensure_builtin_loaded()
     if pattern is not None and not isinstance(pattern, str):
         raise TypeError(f"pattern must be a glob string such as 'ecgfounder-*', got {pattern!r}")
-    return sorted(n for n in _CARDS if pattern is None or fnmatch.fnmatch(n, pattern))
+    if arch is not None:
+        _check_arch(arch)
+    return sorted(
+        name
+        for name, card in _CARDS.items()
+        if (pattern is None or fnmatch.fnmatch(name, pattern)) and arch in (None, card.arch)
+    )
+
+
+def _check_arch(arch: object) -> None:
+    """``arch`` names a registered architecture (the model registry is imported only when no
+    card names it, so listing the entries of a known architecture needs no torch)."""
+    if not isinstance(arch, str):
+        raise TypeError(
+            f"arch must be an architecture name such as 'st_mem_vit_base' (see "
+            f"ecgfm.list_models()), got {arch!r}"
+        )
+    if any(card.arch == arch for card in _CARDS.values()):
+        return
+    if arch in _CARDS:
+        raise KeyError(
+            f"{arch!r} is a pretrained entry, not an architecture; its architecture is "
+            f"{_CARDS[arch].arch!r} (list_pretrained(arch={_CARDS[arch].arch!r}))"
+        )
+    from ecgfm.models import model_entrypoint
+
+    model_entrypoint(arch)  # KeyError with close matches if unknown
 
 
 def is_pretrained(name: str) -> bool:

@@ -49,6 +49,7 @@ from ecgfm.hub._card import (
     WeightsSpec,
     check_card_name,
 )
+from ecgfm.hub._card_preset import preset_input_spec
 from ecgfm.hub._io import (
     find_bundled_file,
     read_safetensors_metadata,
@@ -59,7 +60,6 @@ from ecgfm.hub._io import (
 )
 from ecgfm.hub._markdown import card_to_markdown
 from ecgfm.hub._model import PretrainedEncoder, check_card_matches_model, count_parameters
-from ecgfm.hub._preset import preset_input_spec
 
 __all__ = [
     "CONFIG_NAME",

@@ -345,13 +345,13 @@ def _init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-@register_model("dualview_base")
+@register_model("dualview_base", preset="dualview")
 def dualview_base(**overrides: Any) -> DualViewTransformer:
     """Dual-View transformer near the paper's size (21.2 M parameters), 12 x 2500 at 500 Hz."""
     return DualViewTransformer(**{**DUALVIEW_BASE_ARGS, **overrides})
 
 
-@register_model("dualview_small")
+@register_model("dualview_small", preset="dualview")
 def dualview_small(**overrides: Any) -> DualViewTransformer:
     """Small Dual-View transformer (width 128, 2 + 2 self blocks, 1 cross layer)."""
     return DualViewTransformer(**{**DUALVIEW_SMALL_ARGS, **overrides})

@@ -347,7 +347,7 @@ def _make_builder(patch: int, depth: int, width: int) -> Callable[..., HLViT]:
         f"HL ViT, patch {patch}, depth {depth}, width {width} ({width // 64} heads), 12 x 2500 "
         "at 250 Hz."
     )
-    return register_model(name)(builder)
+    return register_model(name, preset="hl")(builder)
 
 
 _BUILDERS: dict[str, Callable[..., HLViT]] = {

@@ -452,13 +452,13 @@ def _build(defaults: dict[str, Any], overrides: dict[str, Any]) -> Net1D:
     return Net1D(**{**defaults, **overrides})
 
 
-@register_model("net1d_ecgfounder")
+@register_model("net1d_ecgfounder", preset="ecgfounder")
 def net1d_ecgfounder(**overrides: Any) -> Net1D:
     """ECGFounder 12-lead Net1D (30,819,014 parameters with the 150-class head)."""
     return _build(ECGFOUNDER_NET1D_ARGS, overrides)
 
 
-@register_model("net1d_ecgfounder_lead1")
+@register_model("net1d_ecgfounder_lead1", preset="ecgfounder")
 def net1d_ecgfounder_lead1(**overrides: Any) -> Net1D:
     """ECGFounder lead-I Net1D (30,807,750 parameters); the SelfMIS student."""
     return _build({**ECGFOUNDER_NET1D_ARGS, "in_channels": 1}, overrides)
@@ -472,7 +472,7 @@ _SMALL_ARGS: dict[str, Any] = {
 }
 
 
-@register_model("net1d_small")
+@register_model("net1d_small", preset="ecgfounder")
 def net1d_small(**overrides: Any) -> Net1D:
     """Same depth as ECGFounder, widths /16..: ~0.4 M parameters, for tests and CPU training.
 

@@ -408,14 +408,14 @@ def _build_encoder(config: dict[str, Any], overrides: dict[str, Any]) -> STMEMVi
     return STMEMViT(**{**config, **overrides})
 
 
-@register_model("st_mem_vit_base")
+@register_model("st_mem_vit_base", preset="st_mem")
 def st_mem_vit_base(**overrides: Any) -> STMEMViT:
     """ST-MEM ViT-B encoder (width 768, depth 12, 12 heads; 85,150,614 parameters), 12 x 2250
     at 250 Hz."""
     return _build_encoder(ST_MEM_BASE_ARGS, overrides)
 
 
-@register_model("st_mem_vit_small")
+@register_model("st_mem_vit_small", preset="st_mem")
 def st_mem_vit_small(**overrides: Any) -> STMEMViT:
     """ST-MEM ViT-S encoder (width 384, depth 12, 6 heads), 12 x 2250 at 250 Hz."""
     return _build_encoder(ST_MEM_SMALL_ARGS, overrides)

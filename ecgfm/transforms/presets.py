@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -402,11 +403,33 @@ def _key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-_ALIASES = {_key(n): n for n in _PRESETS} | {
-    "hybrid": "hl",
-    "hybridlearning": "hl",
-    "stmemvit": "st_mem",
-}
+# One name per method: the keys of _PRESETS. Other spellings (case, "-"/"_" variants such as
+# "ST-MEM" or "stmem") and the historical aliases below still resolve for one release, with a
+# DeprecationWarning naming the canonical name.
+_DEPRECATED_ALIASES = {"hybrid": "hl", "hybridlearning": "hl", "stmemvit": "st_mem"}
+_ALIASES = {_key(n): n for n in _PRESETS} | _DEPRECATED_ALIASES
+
+
+def _canonical_name(name: str) -> str:
+    """The registered name that ``name`` spells (see ``_ALIASES``); warns unless canonical."""
+    if not isinstance(name, str):
+        raise TypeError(f"preset name must be a string, got {type(name).__name__}")
+    if name in _PRESETS:
+        return name
+    canonical = _ALIASES.get(_key(name))
+    if canonical is None:
+        close = difflib.get_close_matches(name.lower(), list(_PRESETS), n=3, cutoff=0.4)
+        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+        raise UnknownPresetError(
+            f"unknown preset {name!r}; {hint}available presets: {', '.join(list_presets())}"
+        )
+    warnings.warn(
+        f"preset name {name!r} is deprecated and will stop working in the next release; use "
+        f"{canonical!r}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return canonical
 
 
 def list_presets() -> list[str]:
@@ -415,24 +438,18 @@ def list_presets() -> list[str]:
 
 
 def get_preset(name: str, **overrides: Any) -> Preset:
-    """The preset ``name`` (case, ``-``/``_`` ignored), with fields replaced by ``overrides``.
+    """The preset ``name`` (one of :func:`list_presets`), with fields replaced by ``overrides``.
 
     Example: ``get_preset("selfmis", leads=("I",))`` for the single-lead encoder, or
-    ``get_preset("dualview", fs=100, length=1000)``.
+    ``get_preset("dualview", fs=100, length=1000)``. The default preset of an architecture is
+    ``get_preset(ecgfm.models.default_preset(arch))``. Other spellings of a name (``"ST-MEM"``,
+    ``"stmem"``, ``"hybrid"``) still resolve for one release with a ``DeprecationWarning``.
 
     Raises:
         UnknownPresetError: (a ``KeyError``) unknown name; the message lists close matches.
-        TypeError: an override that is not a :class:`Preset` field.
+        TypeError: ``name`` is not a string, or an override is not a :class:`Preset` field.
     """
-    if not isinstance(name, str):
-        raise TypeError(f"preset name must be a string, got {type(name).__name__}")
-    canonical = _ALIASES.get(_key(name))
-    if canonical is None:
-        close = difflib.get_close_matches(name.lower(), list(_PRESETS), n=3, cutoff=0.4)
-        hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
-        raise UnknownPresetError(
-            f"unknown preset {name!r}; {hint}available presets: {', '.join(list_presets())}"
-        )
+    canonical = _canonical_name(name)
     preset = _PRESETS[canonical]()
     if not overrides:
         return preset

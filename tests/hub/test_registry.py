@@ -22,8 +22,8 @@ from ecgfm.hub import (
     sha256_file,
     unregister_pretrained,
 )
+from ecgfm.hub._card_preset import build_preset
 from ecgfm.hub._model import count_parameters
-from ecgfm.hub._preset import build_preset
 from ecgfm.models import create_model, is_model
 
 BUILTIN = ("ecgfounder-12lead", "ecgfounder-lead1", "st-mem-vit-base")

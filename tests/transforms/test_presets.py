@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +59,31 @@ def hr_batch() -> tuple[np.ndarray, float, list[str]]:
 
 def test_list_and_get() -> None:
     assert list_presets() == ["dualview", "ecgfounder", "hl", "selfmis", "st_mem"]
-    for name in list_presets():
-        assert get_preset(name).name == name
-    assert get_preset("ST-MEM").name == "st_mem"
-    assert get_preset("ECGFounder").name == "ecgfounder"
-    assert get_preset("hybrid").name == "hl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a canonical name never warns
+        for name in list_presets():
+            assert get_preset(name).name == name
+
+
+@pytest.mark.parametrize(
+    ("alias", "canonical"),
+    [
+        ("ST-MEM", "st_mem"),
+        ("stmem", "st_mem"),
+        ("st-mem", "st_mem"),
+        ("stmemvit", "st_mem"),
+        ("ECGFounder", "ecgfounder"),
+        ("hybrid", "hl"),
+        ("HybridLearning", "hl"),
+        ("dual-view", "dualview"),
+    ],
+)
+def test_aliases_resolve_with_a_deprecation_warning_naming_the_canonical_name(
+    alias: str, canonical: str
+) -> None:
+    with pytest.warns(DeprecationWarning, match=f"use '{canonical}'") as record:
+        assert get_preset(alias, leads=("I",)).name == canonical
+    assert record[0].filename == __file__  # points at the caller, not at ecgfm
 
 
 def test_unknown_preset_lists_close_matches() -> None:

@@ -1,4 +1,8 @@
-"""Build the preprocessing preset of a card and check that it agrees with the card."""
+"""The preprocessing preset of a card (``InputSpec``): build it, check it agrees with the card.
+
+Named ``_card_preset`` to keep it apart from :mod:`ecgfm.transforms.presets`, which defines the
+presets; this module only connects a card to one.
+"""
 
 from __future__ import annotations
 
