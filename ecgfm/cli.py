@@ -346,7 +346,7 @@ def _cmd_embed(args: argparse.Namespace, out: TextIO) -> int:
 # ---------------------------------------------------------------------------------- convert
 def _cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
     from ecgfm.hub import pretrained_card, save_pretrained
-    from ecgfm.hub._convert import card_for_converted
+    from ecgfm.hub._converted_cards import card_for_converted
 
     src = Path(args.src).expanduser()
     if not src.is_file():
@@ -357,10 +357,10 @@ def _cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
         if args.kind == "ecgfounder":
             from ecgfm.convert.ecgfounder import load_ecgfounder
 
-            model = load_ecgfounder(src, n_classes=0, use_bn=args.use_bn)
+            model = load_ecgfounder(src, num_classes=0, use_bn=args.use_bn)
             base = "ecgfounder-lead1" if len(model.in_leads) == 1 else "ecgfounder-12lead"
         else:
-            from ecgfm.hub._convert import st_mem_encoder_from_official
+            from ecgfm.hub._converted_cards import st_mem_encoder_from_official
 
             model = st_mem_encoder_from_official(src)
             base = "st-mem-vit-base"

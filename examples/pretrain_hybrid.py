@@ -20,7 +20,7 @@ import torch
 
 from ecgfm.methods.hl import HybridLearning
 from ecgfm.train import args as A
-from ecgfm.train.distributed import cleanup_distributed
+from ecgfm.train.ddp import cleanup_distributed
 from ecgfm.train.loop import fit
 from ecgfm.train.pretrain_data import same_patient_partners
 from ecgfm.train.sampler import StepSampler, step_generator

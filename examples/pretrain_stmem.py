@@ -18,7 +18,7 @@ import torch
 
 from ecgfm.methods.st_mem import STMEM
 from ecgfm.train import args as A
-from ecgfm.train.distributed import cleanup_distributed
+from ecgfm.train.ddp import cleanup_distributed
 from ecgfm.train.loop import fit
 from ecgfm.train.sampler import StepSampler, step_generator
 

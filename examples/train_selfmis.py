@@ -28,7 +28,7 @@ import torch
 from ecgfm.losses import PatientContrastiveLoss, SigLIPLoss
 from ecgfm.models.selfmis import SelfMIS
 from ecgfm.train import args as A
-from ecgfm.train.distributed import DistInfo, barrier, cleanup_distributed
+from ecgfm.train.ddp import DistInfo, barrier, cleanup_distributed
 from ecgfm.train.encoders import build_encoder
 from ecgfm.train.loop import fit
 from ecgfm.train.objectives import SelfMISObjective

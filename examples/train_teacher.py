@@ -25,7 +25,7 @@ from torch import nn
 from ecgfm.data import PTBXL
 from ecgfm.eval.metrics import macro_auroc
 from ecgfm.train import args as A
-from ecgfm.train.distributed import cleanup_distributed
+from ecgfm.train.ddp import cleanup_distributed
 from ecgfm.train.encoders import build_encoder
 from ecgfm.train.loop import fit
 from ecgfm.train.sampler import StepSampler, step_generator

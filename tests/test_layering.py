@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "eval": {"leads", "signal", "models", "transforms", "data", "hub"},
     "cli": {"leads", "signal", "data", "hub", "convert", "eval"},
 }  # fmt: skip
-PRIVATE = {"_cache", "_lazy", "_version", "_interface"}
+PRIVATE = {"_cache", "_deprecated", "_lazy", "_version", "_interface"}
 
 
 def _modules() -> dict[str, Path]:

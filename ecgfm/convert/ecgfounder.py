@@ -37,6 +37,7 @@ from typing import Any
 
 import torch
 
+from ecgfm._deprecated import warn_deprecated
 from ecgfm._interface import advice
 from ecgfm.models._registry import create_model
 from ecgfm.models.net1d import ECGFOUNDER_NET1D_ARGS, Net1D
@@ -174,7 +175,7 @@ def ecgfounder_state_dict_to_ecgfm(
             ECGFounder model): BatchNorm entries are dropped. ``True``: they are mapped. The
             file does not record this choice: see :func:`check_batchnorm_choice` for the
             warnings logged when the BatchNorm tensors suggest the other one.
-        drop_head: drop ``dense.*`` (to use the backbone as a pure encoder, ``n_classes=0``).
+        drop_head: drop ``dense.*`` (to use the backbone as a pure encoder, ``num_classes=0``).
         source: name of the checkpoint in log messages (e.g. its path).
 
     Returns:
@@ -344,7 +345,8 @@ def infer_net1d_args(sd: Mapping[str, Any]) -> dict[str, Any]:
     """Architecture arguments determined by the tensor shapes of an official state dict.
 
     Returns ``in_channels, base_filters, ratio, filter_list, m_blocks_list, kernel_size,
-    groups_width, n_classes``. ``stride``, ``use_bn`` and ``use_do`` leave no trace in the
+    groups_width, num_classes`` (keyword arguments of :class:`Net1D`; the official class calls
+    the last one ``n_classes``). ``stride``, ``use_bn`` and ``use_do`` leave no trace in the
     weights and are not returned.
     """
     state, _ = _strip_prefix(_extract_state_dict(sd)[0])
@@ -385,7 +387,7 @@ def infer_net1d_args(sd: Mapping[str, Any]) -> dict[str, Any]:
         "m_blocks_list": tuple(m_blocks_list),
         "kernel_size": kernel_size,
         "groups_width": widths.pop(),
-        "n_classes": int(head.shape[0]) if head is not None else 0,
+        "num_classes": int(head.shape[0]) if head is not None else 0,
     }
 
 
@@ -393,9 +395,10 @@ def load_ecgfounder(
     path: str | PathLike[str],
     *,
     num_leads: int | None = None,
-    n_classes: int | None = None,
+    num_classes: int | None = None,
     use_bn: bool = False,
     stride: int = 2,
+    n_classes: int | None = None,
 ) -> Net1D:
     """Build an ecgfm :class:`Net1D` from an official ECGFounder checkpoint file.
 
@@ -408,7 +411,7 @@ def load_ecgfounder(
         path: ``.pth`` checkpoint (``{"state_dict": ...}``) or ``.safetensors``.
         num_leads: expected number of input leads (1 or 12); ``None`` = what the first
             convolution has. A mismatch is an error.
-        n_classes: ``None`` = keep the checkpoint's ``dense`` head (none if it has none);
+        num_classes: ``None`` = keep the checkpoint's ``dense`` head (none if it has none);
             ``0`` = drop it (pure encoder). Another value is an error: load with ``0`` and
             call ``model.reset_classifier(n)`` to fine-tune a new head.
         use_bn: apply BatchNorm (False for every released model; True only for checkpoints
@@ -421,7 +424,19 @@ def load_ecgfounder(
             (:func:`check_batchnorm_choice`). A checkpoint trained with BatchNorm loaded with
             ``use_bn=False`` gives wrong embeddings without any error.
         stride: per-stage downsampling, not recorded in the weights (official: 2).
+        n_classes: deprecated name of ``num_classes`` (a ``DeprecationWarning``; removed in
+            ecgfm 0.2.0).
     """
+    if n_classes is not None:
+        if num_classes is not None:
+            raise TypeError(
+                "load_ecgfounder: got num_classes= and the deprecated n_classes=; pass only "
+                "num_classes="
+            )
+        warn_deprecated(
+            "load_ecgfounder(..., n_classes=...)", "load_ecgfounder(..., num_classes=...)"
+        )
+        num_classes = n_classes
     ckpt = load_official_checkpoint(path)
     args = infer_net1d_args(ckpt)
     if num_leads is not None and num_leads != args["in_channels"]:
@@ -429,19 +444,19 @@ def load_ecgfounder(
             f"{path}: expected a {num_leads}-lead model but the checkpoint's first convolution "
             f"takes {args['in_channels']} input channels"
         )
-    has_head = args["n_classes"] > 0
-    if n_classes is None:
-        n_classes = args["n_classes"]
-    elif n_classes != 0 and n_classes != args["n_classes"]:
-        found = f"a {args['n_classes']}-class head" if has_head else "no head"
+    has_head = args["num_classes"] > 0
+    if num_classes is None:
+        num_classes = args["num_classes"]
+    elif num_classes != 0 and num_classes != args["num_classes"]:
+        found = f"a {args['num_classes']}-class head" if has_head else "no head"
         raise ValueError(
-            f"{path}: n_classes={n_classes} but the checkpoint has {found}; load with "
-            "n_classes=0 and call model.reset_classifier(n_classes) for a new head"
+            f"{path}: num_classes={num_classes} but the checkpoint has {found}; load with "
+            "num_classes=0 and call model.reset_classifier(num_classes) for a new head"
         )
     new_sd, report = ecgfounder_state_dict_to_ecgfm(
-        ckpt, use_bn=use_bn, drop_head=has_head and n_classes == 0, source=str(path)
+        ckpt, use_bn=use_bn, drop_head=has_head and num_classes == 0, source=str(path)
     )
-    args.update(n_classes=n_classes, use_bn=use_bn, stride=stride)
+    args.update(num_classes=num_classes, use_bn=use_bn, stride=stride)
     model = _create(args)
     model.load_state_dict(new_sd, strict=True)
     model.conversion_report = report

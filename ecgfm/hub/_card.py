@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, Literal
 
+from ecgfm._deprecated import upgrade_arch_args
 from ecgfm.leads import normalize_lead_names
 from ecgfm.signal import unit_scale
 
@@ -332,7 +333,9 @@ class PretrainedCard:
     Attributes:
         name: unique id such as ``"selfmis-lead1"`` (lowercase, digits, ``.``, ``_``, ``-``).
         arch: registered architecture name (:func:`ecgfm.models.create_model`).
-        arch_args: constructor overrides given to ``create_model(arch, **arch_args)``.
+        arch_args: constructor overrides given to ``create_model(arch, **arch_args)``; a name
+            renamed since the card was written is stored under its new name
+            (``n_classes`` -> ``num_classes``, ``ecgfm._deprecated.RENAMED_ARCH_ARGS``).
         input: the input contract.
         embed_dim: width of the embedding (``model.num_features``).
         num_params: parameter count of the built encoder.
@@ -370,7 +373,9 @@ class PretrainedCard:
         _require_str(self.arch, "arch")
         if not isinstance(self.arch_args, Mapping):
             raise ValueError(f"card field arch_args must be a mapping, got {self.arch_args!r}")
-        object.__setattr__(self, "arch_args", _json_copy(dict(self.arch_args), "arch_args"))
+        # cards written by an earlier release may use renamed arguments (n_classes)
+        args = upgrade_arch_args(self.arch_args, what="card field arch_args")
+        object.__setattr__(self, "arch_args", _json_copy(args, "arch_args"))
         parts = (("input", InputSpec), ("weights", WeightsSpec), ("training", TrainingInfo))
         for name, cls in parts:
             if not isinstance(getattr(self, name), cls):

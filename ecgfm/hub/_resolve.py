@@ -207,9 +207,9 @@ def _load_card_file(card: PretrainedCard, path: Path, *, local: bool) -> nn.Modu
     if fmt == "ecgfounder":
         from ecgfm.convert.ecgfounder import load_ecgfounder
 
-        n_classes = int(card.arch_args.get("n_classes", 150))
-        return load_ecgfounder(path, num_leads=len(card.input.leads), n_classes=n_classes)
-    from ecgfm.hub._convert import st_mem_encoder_from_official
+        num_classes = int(card.arch_args.get("num_classes", 150))
+        return load_ecgfounder(path, num_leads=len(card.input.leads), num_classes=num_classes)
+    from ecgfm.hub._converted_cards import st_mem_encoder_from_official
 
     return st_mem_encoder_from_official(path, in_leads=card.input.leads)
 

@@ -14,7 +14,7 @@ Architecture for an input ``(B, C, T)`` (ECGFounder: ``T = 5000`` at 500 Hz)::
         + shortcut (max-pool "same" when downsampling, zero channel padding when widening)
     forward_features: (B, filter_list[-1], L)   with L = 20 for T = 5000
     forward_embedding: time mean                (B, filter_list[-1])
-    forward: dense head (B, n_classes), or the embedding when n_classes = 0
+    forward: dense head (B, num_classes), or the embedding when num_classes = 0
 
 The very first block skips its pre-activation ([BN] -> Swish), as in the official code.
 
@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ecgfm._deprecated import upgrade_arch_args, warn_deprecated
 from ecgfm.leads import CANONICAL_LEADS, normalize_lead_names
 from ecgfm.models._base import check_encoder_input
 from ecgfm.models._registry import register_model
@@ -61,7 +62,7 @@ ECGFOUNDER_NET1D_ARGS: dict[str, Any] = {
     "kernel_size": 16,
     "stride": 2,
     "groups_width": 16,
-    "n_classes": 150,
+    "num_classes": 150,
     "use_bn": False,
     "use_do": False,
 }
@@ -241,7 +242,9 @@ class Net1D(nn.Module):
             as in the official code).
         groups_width: channels per group of the grouped convolutions
             (``groups = stage_width // groups_width``).
-        n_classes: output size of the ``head`` (the official ``dense``); 0 for no head.
+        num_classes: output size of the ``head`` (the official ``dense``); 0 for no head.
+            The official class calls it ``n_classes``; ``n_classes=`` is accepted until ecgfm
+            0.2.0 with a ``DeprecationWarning`` (so is reading ``model.n_classes``).
         use_bn: apply BatchNorm (False in every released checkpoint; see the module docstring).
         use_do: apply dropout p=0.5 after every pre-activation.
         return_features: ``forward`` returns ``(logits, embedding)`` as the official class.
@@ -266,7 +269,7 @@ class Net1D(nn.Module):
         kernel_size: int = 16,
         stride: int = 2,
         groups_width: int = 16,
-        n_classes: int = 150,
+        num_classes: int = 150,
         use_bn: bool = False,
         use_do: bool = False,
         return_features: bool = False,
@@ -274,13 +277,16 @@ class Net1D(nn.Module):
         *,
         in_leads: Sequence[str] | None = None,
         default_input_length: int = 5000,
+        n_classes: int | None = None,
     ) -> None:
         super().__init__()
+        if n_classes is not None:
+            num_classes = _renamed_num_classes(num_classes, n_classes)
         filter_list = tuple(int(f) for f in filter_list)
         m_blocks_list = tuple(int(m) for m in m_blocks_list)
         _validate_args(
             in_channels, base_filters, ratio, filter_list, m_blocks_list, kernel_size, stride,
-            groups_width, n_classes, default_input_length,
+            groups_width, num_classes, default_input_length,
         )  # fmt: skip
         self.in_channels = in_channels
         self.base_filters = base_filters
@@ -290,7 +296,7 @@ class Net1D(nn.Module):
         self.kernel_size = kernel_size
         self.stride = stride
         self.groups_width = groups_width
-        self.n_classes = n_classes
+        self.num_classes = num_classes
         self.use_bn = use_bn
         self.use_do = use_do
         self.return_features = return_features
@@ -321,7 +327,34 @@ class Net1D(nn.Module):
             ]
             self.stages.append(nn.Sequential(*blocks))
             width = out_ch
-        self.head: nn.Module = nn.Linear(width, n_classes) if n_classes > 0 else nn.Identity()
+        self.head: nn.Module = nn.Linear(width, num_classes) if num_classes > 0 else nn.Identity()
+
+    # --- deprecated name and the recorded constructor arguments -------------------------------
+
+    @property
+    def n_classes(self) -> int:
+        """Deprecated (removed in ecgfm 0.2.0): :attr:`num_classes`."""
+        warn_deprecated("Net1D.n_classes", "Net1D.num_classes")
+        return self.num_classes
+
+    @n_classes.setter
+    def n_classes(self, value: int) -> None:
+        warn_deprecated("Net1D.n_classes", "Net1D.num_classes (or reset_classifier)")
+        self.num_classes = value
+
+    @property
+    def arch_args(self) -> dict[str, Any]:
+        """The constructor overrides ``create_model`` recorded (what a card's ``arch_args``
+        stores), renamed arguments under their current names: ``create_model(...,
+        n_classes=0)`` records ``{"num_classes": 0}``, so a saved card uses the new name."""
+        try:
+            return self.__dict__["_arch_args"]
+        except KeyError:
+            raise AttributeError("arch_args (the model was not built by create_model)") from None
+
+    @arch_args.setter
+    def arch_args(self, value: dict[str, Any]) -> None:
+        self.__dict__["_arch_args"] = upgrade_arch_args(value)
 
     # --- encoder interface -------------------------------------------------------------------
 
@@ -350,11 +383,11 @@ class Net1D(nn.Module):
         return self.forward_features(x).mean(-1)
 
     def forward_head(self, embedding: torch.Tensor) -> torch.Tensor:
-        """``head`` on an embedding ``(B, num_features)``; identity when ``n_classes == 0``."""
+        """``head`` on an embedding ``(B, num_features)``; identity when ``num_classes == 0``."""
         return self.head(embedding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Head output ``(B, n_classes)`` like the official class (the embedding if no head).
+        """Head output ``(B, num_classes)`` like the official class (the embedding if no head).
 
         With ``return_features=True``: ``(head output, embedding)``.
         """
@@ -362,18 +395,33 @@ class Net1D(nn.Module):
         out = self.forward_head(embedding)
         return (out, embedding) if self.return_features else out
 
-    def reset_classifier(self, n_classes: int) -> None:
-        """Replace the head by a freshly initialised ``Linear(num_features, n_classes)``
-        (``n_classes = 0``: no head), e.g. for fine-tuning on another label set."""
-        if not isinstance(n_classes, int) or n_classes < 0:
-            raise ValueError(f"n_classes must be an int >= 0, got {n_classes!r}")
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the head by a freshly initialised ``Linear(num_features, num_classes)``
+        (``num_classes = 0``: no head), e.g. for fine-tuning on another label set."""
+        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+            raise ValueError(
+                f"reset_classifier: num_classes must be an int >= 0 (0 = no head), got "
+                f"{num_classes!r}"
+            )
         ref = self.stem_conv.weight
-        self.n_classes = n_classes
+        self.num_classes = num_classes
         self.head = (
-            nn.Linear(self.num_features, n_classes, device=ref.device, dtype=ref.dtype)
-            if n_classes > 0
+            nn.Linear(self.num_features, num_classes, device=ref.device, dtype=ref.dtype)
+            if num_classes > 0
             else nn.Identity()
         )
+
+
+def _renamed_num_classes(num_classes: int, n_classes: int) -> int:
+    """``Net1D(n_classes=...)``: warn and return it as ``num_classes``; a ``TypeError`` if
+    ``num_classes`` was given too (anything but its default)."""
+    if num_classes != ECGFOUNDER_NET1D_ARGS["num_classes"]:
+        raise TypeError(
+            f"Net1D: got num_classes={num_classes!r} and the deprecated n_classes={n_classes!r}; "
+            "pass only num_classes="
+        )
+    warn_deprecated("Net1D(n_classes=...)", "Net1D(num_classes=...)")
+    return n_classes
 
 
 def _autocast_on(device_type: str) -> bool:
@@ -410,7 +458,7 @@ def _validate_args(
     kernel_size: int,
     stride: int,
     groups_width: int,
-    n_classes: int,
+    num_classes: int,
     default_input_length: int,
 ) -> None:
     positive = {
@@ -424,8 +472,10 @@ def _validate_args(
     for name, value in positive.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"Net1D: {name} must be a positive int, got {value!r}")
-    if not isinstance(n_classes, int) or n_classes < 0:
-        raise ValueError(f"Net1D: n_classes must be an int >= 0 (0 = no head), got {n_classes!r}")
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 0:
+        raise ValueError(
+            f"Net1D: num_classes must be an int >= 0 (0 = no head), got {num_classes!r}"
+        )
     if not (isinstance(ratio, (int, float)) and ratio > 0):
         raise ValueError(f"Net1D: ratio must be > 0, got {ratio!r}")
     if not filter_list or len(filter_list) != len(m_blocks_list):
@@ -449,7 +499,8 @@ def _validate_args(
 
 
 def _build(defaults: dict[str, Any], overrides: dict[str, Any]) -> Net1D:
-    return Net1D(**{**defaults, **overrides})
+    upgraded = upgrade_arch_args(overrides, warn_as="create_model", what="create_model arguments")
+    return Net1D(**{**defaults, **upgraded})
 
 
 @register_model("net1d_ecgfounder", preset="ecgfounder")
@@ -468,7 +519,7 @@ _SMALL_ARGS: dict[str, Any] = {
     **ECGFOUNDER_NET1D_ARGS,
     "base_filters": 16,
     "filter_list": (16, 32, 32, 48, 48, 64, 64),
-    "n_classes": 0,
+    "num_classes": 0,
 }
 
 

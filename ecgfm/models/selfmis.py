@@ -134,18 +134,18 @@ def create_selfmis(
 ) -> SelfMIS:
     """Build a :class:`SelfMIS` pair from registered architecture names.
 
-    Encoders with a classification head (an ``n_classes > 0`` attribute, e.g. Net1D's 150-class
-    ``dense``) are rebuilt with ``n_classes=0`` unless ``*_args`` sets it: only embeddings
+    Encoders with a classification head (a ``num_classes > 0`` attribute, e.g. Net1D's 150-class
+    ``dense``) are rebuilt with ``num_classes=0`` unless ``*_args`` sets it: only embeddings
     enter the loss, and a head would hold trainable parameters that never get a gradient.
 
     To start from pretrained weights, build the pair from loaded encoders instead:
-    ``SelfMIS(load_ecgfounder(p1, n_classes=0), load_ecgfounder(p12, n_classes=0))``.
+    ``SelfMIS(load_ecgfounder(p1, num_classes=0), load_ecgfounder(p12, num_classes=0))``.
     """
     encoders = []
     for name, args in ((student, student_args), (teacher, teacher_args)):
         kwargs = dict(args or {})
         enc = create_model(name, **kwargs)
-        if getattr(enc, "n_classes", 0) and "n_classes" not in kwargs:
-            enc = create_model(name, **kwargs, n_classes=0)
+        if getattr(enc, "num_classes", 0) and "num_classes" not in enc.arch_args:
+            enc = create_model(name, **{**enc.arch_args, "num_classes": 0})
         encoders.append(enc)
     return SelfMIS(encoders[0], encoders[1], proj_dim=proj_dim)

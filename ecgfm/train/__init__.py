@@ -2,7 +2,7 @@
 
 - :mod:`~ecgfm.train.schedule` — :class:`WarmupCosine` learning-rate schedule.
 - :mod:`~ecgfm.train.checkpoint` — atomic, exactly resumable checkpoints; encoder export.
-- :mod:`~ecgfm.train.distributed` — ``torchrun`` setup (gloo on CPU, nccl on CUDA), DDP.
+- :mod:`~ecgfm.train.ddp` — ``torchrun`` setup (gloo on CPU, nccl on CUDA), DDP.
 - :mod:`~ecgfm.train.sampler` — :class:`StepSampler`: resumable, rank-sharded batches.
 - :mod:`~ecgfm.train.pretrain_data` — PTB-XL + deepfake-ecg records, preprocessed once, cached.
 - :mod:`~ecgfm.train.single_lead` — single-lead recordings of any length (CinC 2017, lead I
@@ -20,7 +20,7 @@ from ecgfm._lazy import attach
 
 if TYPE_CHECKING:
     from ecgfm.train.checkpoint import export_encoder, load_checkpoint, save_checkpoint
-    from ecgfm.train.distributed import DistInfo, init_distributed, wrap_ddp
+    from ecgfm.train.ddp import DistInfo, init_distributed, wrap_ddp
     from ecgfm.train.encoders import load_encoder, state_fingerprint
     from ecgfm.train.loop import TrainConfig, fit
     from ecgfm.train.objectives import ContrastiveObjective, HybridObjective, SelfMISObjective
@@ -35,7 +35,7 @@ __getattr__, __dir__ = attach(
     __name__,
     attributes={
         "ecgfm.train.checkpoint": ["export_encoder", "load_checkpoint", "save_checkpoint"],
-        "ecgfm.train.distributed": ["DistInfo", "init_distributed", "wrap_ddp"],
+        "ecgfm.train.ddp": ["DistInfo", "init_distributed", "wrap_ddp"],
         "ecgfm.train.encoders": ["load_encoder", "state_fingerprint"],
         "ecgfm.train.loop": ["TrainConfig", "fit"],
         "ecgfm.train.objectives": ["ContrastiveObjective", "HybridObjective", "SelfMISObjective"],

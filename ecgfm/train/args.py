@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgfm.train.distributed import DistInfo, barrier, init_distributed
+from ecgfm.train.ddp import DistInfo, barrier, init_distributed
 from ecgfm.train.loop import TrainConfig
 from ecgfm.train.pretrain_data import DEFAULT_PRETRAIN_FOLDS, DataSources, PretrainData
 from ecgfm.transforms.presets import Preset

@@ -24,12 +24,13 @@ from typing import Any
 from torch import nn
 
 from ecgfm._cache import state_sha256
+from ecgfm._deprecated import upgrade_arch_args
 
 __all__ = ["build_encoder", "load_encoder", "state_fingerprint", "strip_head"]
 
 
 def strip_head(encoder: nn.Module) -> nn.Module:
-    """Remove a classification head (``n_classes > 0``) in place; keeps ``arch_args`` in sync.
+    """Remove a classification head (``num_classes > 0``) in place; keeps ``arch_args`` in sync.
 
     Pre-training only uses embeddings; a head would hold parameters that never receive a
     gradient (DDP refuses those by default).
@@ -40,12 +41,11 @@ def strip_head(encoder: nn.Module) -> nn.Module:
     if not hasattr(encoder, "reset_classifier"):
         raise ValueError(
             f"{type(encoder).__name__} has a classification head and no reset_classifier; "
-            "build it without one (n_classes=0 / num_classes=0)"
+            "build it without one (num_classes=0)"
         )
     encoder.reset_classifier(0)
-    key = "n_classes" if hasattr(encoder, "n_classes") else "num_classes"
     if isinstance(getattr(encoder, "arch_args", None), dict):
-        encoder.arch_args[key] = 0
+        encoder.arch_args["num_classes"] = 0
     return encoder
 
 
@@ -74,7 +74,8 @@ def _from_safetensors(
             f"{path} does not say which architecture it holds; pass the architecture name "
             "(e.g. --teacher-arch net1d_ecgfounder)"
         )
-    kwargs = dict(info.get("arch_args", {})) if arch_args is None else dict(arch_args)
+    # arch_args stored by an earlier release may use renamed arguments: upgraded silently
+    kwargs = upgrade_arch_args(info.get("arch_args", {})) if arch_args is None else dict(arch_args)
     model = create_model(arch, **kwargs)
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
@@ -94,9 +95,9 @@ def _name_official(encoder: nn.Module) -> None:
     from ecgfm.models import create_model
 
     if encoder.in_channels == 12:
-        candidates = [("net1d_ecgfounder", {"n_classes": 0}), ("net1d_small", {})]
+        candidates = [("net1d_ecgfounder", {"num_classes": 0}), ("net1d_small", {})]
     else:
-        candidates = [("net1d_ecgfounder_lead1", {"n_classes": 0}),
+        candidates = [("net1d_ecgfounder_lead1", {"num_classes": 0}),
                       ("net1d_small", {"in_channels": encoder.in_channels})]  # fmt: skip
     own = {k: v.shape for k, v in encoder.state_dict().items()}
     for name, kwargs in candidates:
@@ -147,7 +148,7 @@ def load_encoder(
     elif path.suffix in (".pth", ".pt"):
         from ecgfm.convert.ecgfounder import load_ecgfounder
 
-        encoder = load_ecgfounder(path, n_classes=0)
+        encoder = load_ecgfounder(path, num_classes=0)
         _name_official(encoder)
     else:
         raise ValueError(f"unsupported weights file {path} (.safetensors, .pth or a directory)")

@@ -9,7 +9,7 @@ the rest, identically for every method:
   bfloat16 (CPU or CUDA), ``"fp16"`` uses float16 with a gradient scaler (CUDA only), ``"fp32"``
   none;
 - gradient clipping by global norm;
-- DDP: the model is wrapped with :func:`~ecgfm.train.distributed.wrap_ddp` when the script runs
+- DDP: the model is wrapped with :func:`~ecgfm.train.ddp.wrap_ddp` when the script runs
   under ``torchrun``; ``compute_loss`` receives the wrapped model;
 - checkpoints every ``save_every`` steps and at the end (atomic, rank 0), automatic resume from
   ``<out_dir>/checkpoint.pt``;
@@ -47,7 +47,7 @@ from ecgfm.train.checkpoint import (
     save_checkpoint,
     warm_start,
 )
-from ecgfm.train.distributed import DistInfo, all_reduce_mean, barrier, unwrap, wrap_ddp
+from ecgfm.train.ddp import DistInfo, all_reduce_mean, barrier, unwrap, wrap_ddp
 from ecgfm.train.schedule import WarmupCosine
 
 __all__ = ["JsonlLogger", "TrainConfig", "autocast", "fit", "param_groups"]
@@ -216,7 +216,7 @@ def fit(
             batch of step ``step`` (``model`` is the DDP-wrapped model under torchrun), extra
             floats to log, and the number of ECG records in this rank's batch.
         config: optimisation settings.
-        info: from :func:`~ecgfm.train.distributed.init_distributed`.
+        info: from :func:`~ecgfm.train.ddp.init_distributed`.
         evaluate: ``bare_model -> metrics``, run on rank 0 in eval mode without gradients.
         export: ``(encoder, filename)``: the encoder to write as safetensors into ``out_dir``
             at the end (rank 0).

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from ecgfm._deprecated import upgrade_arch_args
 from ecgfm.convert.ecgfounder import (
     ecgfounder_state_dict_to_ecgfm,
     infer_net1d_args,
@@ -103,12 +104,14 @@ def test_full_size_key_list_maps_completely_with_shapes(variant: str, use_bn: bo
     assert set(report.mapped) | set(report.dropped) == set(sd)
     assert len(report.dropped) == (0 if use_bn else 305)
     args = infer_net1d_args(sd)
-    ctor = spec["constructor"]
-    assert args == {
-        k: tuple(v) if isinstance(v, list) else v
-        for k, v in ctor.items()
-        if k not in ("stride", "use_bn", "use_do")
-    }
+    ctor = spec["constructor"]  # the official class's arguments: n_classes is num_classes
+    assert args == upgrade_arch_args(
+        {
+            k: tuple(v) if isinstance(v, list) else v
+            for k, v in ctor.items()
+            if k not in ("stride", "use_bn", "use_do")
+        }
+    )
     name = "net1d_ecgfounder" if variant == "12lead" else "net1d_ecgfounder_lead1"
     with torch.device("meta"):
         model = create_model(name, use_bn=use_bn)
@@ -125,28 +128,28 @@ def test_checkpoint_without_dense_gives_a_pure_encoder(tmp_path: Path) -> None:
     path = tmp_path / "encoder_only.pth"
     torch.save({"state_dict": sd, "epoch": 3}, path)
     model = load_ecgfounder(path)
-    assert model.n_classes == 0 and model.in_leads == ("I",)
+    assert model.num_classes == 0 and model.in_leads == ("I",)
     io = load_file(_fixture("ecgfounder_small_1lead_io.safetensors"))
     with torch.no_grad():
         out = model(io["input"])  # no head: forward is the embedding
     assert (out - io["features"]).abs().max() <= 1e-5
     assert model.conversion_report.ignored_entries == ("epoch",)
     with pytest.raises(ValueError, match="no head"):
-        load_ecgfounder(path, n_classes=150)
+        load_ecgfounder(path, num_classes=150)
 
 
-def test_drop_head_and_n_classes_choices() -> None:
+def test_drop_head_and_num_classes_choices() -> None:
     path = _fixture("ecgfounder_small_12lead.pth")
-    encoder = load_ecgfounder(path, n_classes=0)
-    assert encoder.n_classes == 0
+    encoder = load_ecgfounder(path, num_classes=0)
+    assert encoder.num_classes == 0
     assert set(encoder.conversion_report.dropped) >= {"dense.weight", "dense.bias"}
     assert encoder.arch_name == "net1d_ecgfounder"
-    assert encoder.arch_args == {**SMALL_ARGS, "n_classes": 0}
+    assert encoder.arch_args == {**SMALL_ARGS, "num_classes": 0}
     with pytest.raises(ValueError, match="reset_classifier"):
-        load_ecgfounder(path, n_classes=10)
+        load_ecgfounder(path, num_classes=10)
     with pytest.raises(ValueError, match="expected a 1-lead model"):
         load_ecgfounder(path, num_leads=1)
-    assert load_ecgfounder(path, num_leads=12).n_classes == 150
+    assert load_ecgfounder(path, num_leads=12).num_classes == 150
 
 
 def test_safetensors_checkpoint(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from ecgfm.hub import (
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(os.environ.get("ECGFM_SHARED", REPO.parent / "shared")) / "fixtures"
 COMMIT = "c" * 40
-SMALL_NET1D = {"base_filters": 16, "filter_list": [16, 32, 32, 48, 48, 64, 64], "n_classes": 0}
+SMALL_NET1D = {"base_filters": 16, "filter_list": [16, 32, 32, 48, 48, 64, 64], "num_classes": 0}
 
 
 def _fixture(name: str) -> Path:

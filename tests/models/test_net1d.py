@@ -55,7 +55,7 @@ def test_defaults_are_the_ecgfounder_configuration() -> None:
         "kernel_size": 16,
         "stride": 2,
         "groups_width": 16,
-        "n_classes": 150,
+        "num_classes": 150,
         "use_bn": False,
         "use_do": False,
     }
@@ -83,7 +83,7 @@ def test_parameter_counts_match_official(
     assert _n_params(model) == total
     # BatchNorm layers exist (as in the official class) but are frozen when use_bn=False.
     assert _n_params(model, trainable=True) == total - BN_PARAMS_FULL
-    assert _n_params(_meta(name, n_classes=0)) == without_head
+    assert _n_params(_meta(name, num_classes=0)) == without_head
 
 
 def test_stage_lengths_for_5000_samples() -> None:
@@ -120,7 +120,7 @@ def test_full_size_feature_map_and_embedding_shapes() -> None:
 
 def test_backbone_macs_about_1_15_g() -> None:
     """FLOPs of the 12-lead backbone on 12x5000, counted two independent ways."""
-    model = _meta("net1d_ecgfounder", n_classes=0)
+    model = _meta("net1d_ecgfounder", num_classes=0)
     x = torch.empty(1, 12, 5000, device="meta")
     hooked = 0
 
@@ -271,7 +271,7 @@ def test_use_bn_true_applies_running_statistics() -> None:
 
 def test_forward_head_and_return_features() -> None:
     torch.manual_seed(0)
-    model = _small(n_classes=5, return_features=True)
+    model = _small(num_classes=5, return_features=True)
     x = torch.randn(3, 12, 1000)
     with torch.no_grad():
         logits, emb = model(x)
@@ -289,10 +289,10 @@ def test_no_head_forward_is_the_embedding_and_reset_classifier() -> None:
     with torch.no_grad():
         torch.testing.assert_close(model(x), model.forward_embedding(x))
     model.reset_classifier(7)
-    assert model.n_classes == 7 and model(x).shape == (2, 7)
+    assert model.num_classes == 7 and model(x).shape == (2, 7)
     model.reset_classifier(0)
     assert isinstance(model.head, nn.Identity)
-    with pytest.raises(ValueError, match="n_classes"):
+    with pytest.raises(ValueError, match="num_classes"):
         model.reset_classifier(-1)
 
 
@@ -356,7 +356,7 @@ def test_bf16_input_accepted_under_autocast() -> None:
         ({"filter_list": (16, 24), "m_blocks_list": (1, 1)}, "multiple of groups_width"),
         ({"m_blocks_list": (2, 2, 0, 3, 3, 4, 4)}, ">= 1 block"),
         ({"kernel_size": 0}, "kernel_size must be a positive int"),
-        ({"n_classes": -1}, "n_classes"),
+        ({"num_classes": -1}, "num_classes"),
         ({"ratio": 0}, "ratio"),
         ({"ratio": 0.3}, "bottleneck"),
     ],

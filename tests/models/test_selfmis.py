@@ -103,8 +103,8 @@ def test_create_selfmis_defaults_to_ecgfounder_without_heads() -> None:
         pair = create_selfmis()
     assert isinstance(pair.student, Net1D) and isinstance(pair.teacher, Net1D)
     assert pair.student.in_leads == ("I",) and pair.teacher.in_channels == 12
-    assert pair.student.n_classes == pair.teacher.n_classes == 0
-    assert pair.student.arch_args == {"n_classes": 0}
+    assert pair.student.num_classes == pair.teacher.num_classes == 0
+    assert pair.student.arch_args == {"num_classes": 0}
     # 61.32 M for the pair in the SelfMIS paper = the two ECGFounder backbones without head
     assert sum(p.numel() for p in pair.parameters()) == 30_654_000 + 30_665_264
 

@@ -28,7 +28,7 @@ def test_official_pth_reproduces_the_reference_embedding(case: str, arch_args: d
     with torch.no_grad():
         torch.testing.assert_close(enc.forward_embedding(io["input"]), io["features"],
                                    atol=1e-5, rtol=0)  # fmt: skip
-    assert not enc.training and enc.n_classes == 0  # head dropped for pre-training
+    assert not enc.training and enc.num_classes == 0  # head dropped for pre-training
     # recognised as the registered small configuration, so it can be exported and reloaded
     assert enc.arch_name == "net1d_small" and enc.arch_args == arch_args
 
@@ -77,8 +77,8 @@ def test_missing_files_and_unknown_formats(tmp_path: Path) -> None:
 
 
 def test_random_build_strips_the_head_and_checks_leads() -> None:
-    enc = build_encoder("random", arch="net1d_small", arch_args={"n_classes": 5})
-    assert enc.n_classes == 0 and enc.arch_args["n_classes"] == 0
+    enc = build_encoder("random", arch="net1d_small", arch_args={"num_classes": 5})
+    assert enc.num_classes == 0 and enc.arch_args["num_classes"] == 0
     assert isinstance(enc.head, torch.nn.Identity)
     with pytest.raises(ValueError, match="lead"):
         build_encoder(None, arch="net1d_small", arch_args={"in_channels": 1}, num_leads=12)

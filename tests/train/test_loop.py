@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from ecgfm.train.distributed import DistInfo
+from ecgfm.train.ddp import DistInfo
 from ecgfm.train.loop import JsonlLogger, TrainConfig, autocast, fit, param_groups
 from ecgfm.train.sampler import StepSampler, step_generator
 

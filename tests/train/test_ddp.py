@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
 
-from ecgfm.train.distributed import (
+from ecgfm.train.ddp import (
     DistInfo,
     all_reduce_mean,
     barrier,
@@ -73,3 +76,17 @@ def test_wrap_refuses_frozen_models() -> None:
     info = DistInfo(0, 2, 0, torch.device("cpu"), "gloo")
     with pytest.raises(ValueError, match="trainable"):
         wrap_ddp(nn.Linear(2, 2).requires_grad_(False), info)
+
+
+def test_old_module_name_warns_and_serves_the_same_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ecgfm.train.ddp as ddp
+
+    monkeypatch.delitem(sys.modules, "ecgfm.train.distributed", raising=False)
+    with pytest.warns(DeprecationWarning) as record:
+        import ecgfm.train.distributed as old  # the import under test
+    (warning,) = [w for w in record if issubclass(w.category, DeprecationWarning)]
+    assert "ecgfm.train.distributed" in str(warning.message)
+    assert "use ecgfm.train.ddp" in str(warning.message)
+    assert Path(warning.filename) == Path(__file__)  # the user's import line
+    assert set(old.__all__) == set(ddp.__all__)
+    assert all(getattr(old, name) is getattr(ddp, name) for name in ddp.__all__)
