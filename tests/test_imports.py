@@ -142,3 +142,14 @@ def test_attach_refuses_a_name_listed_twice() -> None:
         attach("ecgfm", submodules=["x"], attributes={"ecgfm.leads": ["x"]})
     with pytest.raises(ValueError, match="'y' is listed twice"):
         attach("ecgfm", attributes={"ecgfm.leads": ["y"], "ecgfm.signal": ["y"]})
+
+
+def test_architecture_page_lists_every_top_level_name() -> None:
+    """docs/architecture.md "The public surface" shows a newcomer every name of
+    ``ecgfm.__all__``, grouped by purpose, and its count."""
+    page = (PACKAGE_DIR.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = page.split("## The public surface", 1)[1].split("\n## ", 1)[0]
+    listed = section.split("**Deprecated names**", 1)[0]
+    missing = [n for n in ecgfm.__all__ if f"`{n}`" not in listed]
+    assert not missing, f"add {missing} to 'The public surface' in docs/architecture.md"
+    assert f"`ecgfm.__all__` holds {len(ecgfm.__all__)} names" in listed

@@ -374,7 +374,10 @@ class PretrainedCard:
         if not isinstance(self.arch_args, Mapping):
             raise ValueError(f"card field arch_args must be a mapping, got {self.arch_args!r}")
         # cards written by an earlier release may use renamed arguments (n_classes)
-        args = upgrade_arch_args(self.arch_args, what="card field arch_args")
+        try:
+            args = upgrade_arch_args(self.arch_args, what="card field arch_args")
+        except TypeError as err:  # both an old and a new name: a malformed field, as below
+            raise ValueError(str(err)) from None
         object.__setattr__(self, "arch_args", _json_copy(args, "arch_args"))
         parts = (("input", InputSpec), ("weights", WeightsSpec), ("training", TrainingInfo))
         for name, cls in parts:
