@@ -22,23 +22,15 @@ from __future__ import annotations
 import argparse
 import logging
 
-import numpy as np
 import torch
 
-from ecgfm.losses import PatientContrastiveLoss, SigLIPLoss
-from ecgfm.models.selfmis import SelfMIS
+from ecgfm.methods.selfmis import SelfMISMethod
 from ecgfm.train import args as A
-from ecgfm.train.ddp import DistInfo, barrier, cleanup_distributed
-from ecgfm.train.encoders import build_encoder
+from ecgfm.train.ddp import cleanup_distributed
 from ecgfm.train.loop import fit
 from ecgfm.train.objectives import SelfMISObjective
-from ecgfm.train.pretrain_data import PretrainData
-from ecgfm.train.retrieval import retrieval_recall
 from ecgfm.train.sampler import StepSampler, derive_seed, step_generator
-from ecgfm.train.single_lead import SingleLeadRecords
 from ecgfm.train.teacher_cache import teacher_embeddings
-from ecgfm.transforms import functional as Fn
-from ecgfm.transforms.presets import get_preset
 
 logger = logging.getLogger("train_selfmis")
 
@@ -100,128 +92,83 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if args.cmsc_batch_size < 1 or args.cmsc_seconds <= 0:
         p.error("--cmsc-batch-size must be >= 1 and --cmsc-seconds > 0")
+    if not 0 <= args.crop_samples <= 5000:
+        p.error("--crop-samples must be 0 (the whole window) or at most 5000 (10 s at 500 Hz)")
     return args
-
-
-def cmsc_records(
-    args: argparse.Namespace, info: DistInfo, data: PretrainData, train_idx: np.ndarray
-) -> tuple[SingleLeadRecords, np.ndarray, int]:
-    """``(recordings, usable indices, view length)`` of the CMSC term (logged counts)."""
-    preset = get_preset("selfmis", leads=("I",))
-    length = round(args.cmsc_seconds * preset.fs)
-    parts = []
-    if args.cinc_root is not None:
-        kw = {"max_records": args.max_cinc, "cache_dir": args.cache_dir,
-              "use_cache": not args.no_cache, "storage_dtype": args.cache_dtype}  # fmt: skip
-        build = SingleLeadRecords.from_cinc2017
-        cinc = build(args.cinc_root, preset, **kw) if info.is_main else None
-        barrier()  # rank 0 wrote the cache; the others read it
-        parts.append(cinc if cinc is not None else build(args.cinc_root, preset, **kw))
-    if args.cmsc_ptbxl:
-        ptb = train_idx[[data.sources[i] == "ptbxl" for i in train_idx]]
-        if ptb.size == 0:
-            raise SystemExit("--cmsc-ptbxl: no PTB-XL training record; pass --ptbxl-root")
-        parts.append(SingleLeadRecords.from_pretrain(data, ptb, preset))
-    recs = SingleLeadRecords.concat(parts) if len(parts) > 1 else parts[0]
-    counts = recs.pair_counts(length)
-    usable = np.flatnonzero(recs.lengths >= length)
-    logger.info("CMSC recordings %s, %d-sample views: %s", recs.counts(), length, counts)
-    if counts["too_short"]:
-        logger.warning("CMSC: %d recordings shorter than one view are left out",
-                       counts["too_short"])  # fmt: skip
-    return recs, usable, length
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     info = A.setup(args)
     dev = info.device
-    data, train_idx, val_idx = A.load_data(args, get_preset("selfmis"), info)
-    teacher = build_encoder(
-        args.teacher, arch=args.teacher_arch, arch_args=args.teacher_args, num_leads=12
-    ).to(dev)
-    student = build_encoder(args.student_init, arch=args.student_arch, arch_args=args.student_args)
-    pair = SelfMIS(student.to(dev), teacher, proj_dim=args.proj_dim)
-    loss_fn = SigLIPLoss(
-        args.logit_scale,
-        args.logit_bias,
-        learnable=args.learnable_logits,
-        gather_distributed=info.distributed,
-    )
-    contrast = None
+    method = SelfMISMethod(
+        args.student_arch, teacher=args.teacher, model_args=args.student_args,
+        model_init=args.student_init, teacher_arch=args.teacher_arch,
+        teacher_args=args.teacher_args, proj_dim=args.proj_dim, crop_samples=args.crop_samples,
+        logit_scale=args.logit_scale, logit_bias=args.logit_bias,
+        learnable_logits=args.learnable_logits, contrast_weight=args.cmsc_weight,
+        contrast_temperature=args.cmsc_temperature, contrast_dim=args.cmsc_dim,
+        contrast_seconds=args.cmsc_seconds, gather_distributed=info.distributed,
+    )  # fmt: skip
+    data, train_idx, val_idx = A.load_data(args, method.preset, info)
+    objective = method.objective.to(dev)
+    cmsc = None
     if args.cmsc_weight:
-        contrast = PatientContrastiveLoss(
-            args.cmsc_temperature, gather_distributed=info.distributed
-        )
-    objective = SelfMISObjective(
-        pair, loss_fn, contrast=contrast, contrast_weight=args.cmsc_weight or 1.0,
-        contrast_dim=args.cmsc_dim,
-    ).to(dev)  # fmt: skip
-    cmsc = cmsc_records(args, info, data, train_idx) if args.cmsc_weight else None
+        ptb = train_idx[[data.sources[i] == "ptbxl" for i in train_idx]]
+        if args.cmsc_ptbxl and ptb.size == 0:
+            raise SystemExit("--cmsc-ptbxl: no PTB-XL training record; pass --ptbxl-root")
+        cmsc = method.contrast_recordings(
+            cinc_root=args.cinc_root, max_cinc=args.max_cinc,
+            records=(data, ptb) if args.cmsc_ptbxl else None, cache_dir=args.cache_dir,
+            use_cache=not args.no_cache, storage_dtype=args.cache_dtype, is_main=info.is_main,
+        )  # fmt: skip
     cached = None
     if not args.no_teacher_cache:
         cached = teacher_embeddings(
-            teacher,
-            data,
-            device=dev,
-            precision=args.teacher_precision,
-            cache_dir=args.cache_dir,
-            use_cache=not args.no_cache,
-        )
+            method.teacher, data, device=dev, precision=args.teacher_precision,
+            cache_dir=args.cache_dir, use_cache=not args.no_cache,
+        )  # fmt: skip
     if args.crop_samples:
         logger.warning("deviation: student trained on random %d-sample crops", args.crop_samples)
-    sampler = StepSampler(
-        len(train_idx), args.batch_size, rank=info.rank, world_size=info.world_size, seed=args.seed
-    )
+    world = {"rank": info.rank, "world_size": info.world_size}
+    sampler = StepSampler(len(train_idx), args.batch_size, **world, seed=args.seed)
     if cmsc is not None:
         cmsc_sampler = StepSampler(
-            len(cmsc[1]), args.cmsc_batch_size, rank=info.rank, world_size=info.world_size,
-            seed=derive_seed(args.seed, 1),
-        )  # fmt: skip
+            len(cmsc[1]), args.cmsc_batch_size, **world, seed=derive_seed(args.seed, 1)
+        )
 
-    def compute_loss(model: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict, int]:
+    def compute_loss(net: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict, int]:
         idx = torch.from_numpy(train_idx)[sampler.indices(step)]
         x = data.windows(idx, crop="center")  # the whole normalised 10 s window (B, 12, 5000)
-        s = pair.cut_student_view(x)  # self-cutting: lead I, (B, 1, 5000)
-        if args.crop_samples:
-            g = step_generator(args.seed, step, info.rank)
-            s = Fn.crop(s, args.crop_samples, "random", generator=g)
-        if cached is not None:
-            kw: dict = {"teacher_emb": cached[idx].to(dev)}
-        else:
-            kw = {"teacher_x": x.to(dev)}
+        kw: dict = {"teacher_emb": None if cached is None else cached[idx]}
         n_ecg = len(idx)
         if cmsc is not None:
-            recs, usable, length = cmsc
+            recs, usable = cmsc
             pick = usable[cmsc_sampler.indices(step).numpy()]
             g = step_generator(args.seed, step, info.rank, stream=1)
-            v0, v1 = recs.pair_views(pick, length, g)
-            kw.update(views=(v0.to(dev), v1.to(dev)), view_ids=[recs.patient_ids[i] for i in pick])
+            kw["views"] = recs.pair_views(pick, method.contrast_length, g)
+            kw["view_ids"] = [recs.patient_ids[i] for i in pick]
             n_ecg += len(pick)
-        loss, parts = model(s.to(dev), **kw)
+        crops = step_generator(args.seed, step, info.rank)
+        loss, parts = method.training_loss(net, x, generator=crops, device=dev, **kw)
         return loss, parts, n_ecg
 
-    def evaluate(model: SelfMISObjective) -> dict[str, float]:
-        queries, keys = [], []
-        for start in range(0, len(val_idx), 64):
-            idx = torch.from_numpy(val_idx[start : start + 64])
-            x = data.windows(idx, crop="center").to(dev)
-            queries.append(model.embed_student(pair.cut_student_view(x)).float())
-            t = cached[idx].to(dev) if cached is not None else teacher.forward_embedding(x)
-            keys.append(model.embed_teacher(t).float())
-        return retrieval_recall(torch.cat(queries), torch.cat(keys), (1, 5, 10))
+    def evaluate(net: torch.nn.Module) -> dict[str, float]:
+        keys = None if cached is None else cached[val_idx]
+        batches = data.center_batches(val_idx, 64)
+        return method.validation_metrics(batches, teacher_emb=keys, device=dev)
 
     run_args = A.run_record(args, data, train_idx, val_idx)
     if cmsc is not None:
         run_args["cmsc_records"] = cmsc[0].counts()
-        run_args["cmsc_pairs"] = cmsc[0].pair_counts(cmsc[2])
+        run_args["cmsc_pairs"] = cmsc[0].pair_counts(method.contrast_length)
     summary = fit(
         objective,
         compute_loss,
         A.train_config(args),
         info,
         evaluate=evaluate if len(val_idx) else None,
-        export=(student, "student.safetensors"),
+        export=(method.encoder, "student.safetensors"),
         export_dtype=args.export_dtype,
         exclude_prefixes=(SelfMISObjective.TEACHER_PREFIX,),
         run_args=run_args,

@@ -10,13 +10,14 @@ loss from a batch of preprocessed windows) and ``validation_metrics``. The refer
 ========================  ===================================  ===========================
 method                    module                               example
 ========================  ===================================  ===========================
+SelfMIS                   :mod:`ecgfm.methods.selfmis`         ``examples/train_selfmis.py``
 ST-MEM                    :mod:`ecgfm.methods.st_mem`          ``examples/pretrain_stmem.py``
 Hybrid Learning (HL)      :mod:`ecgfm.methods.hl`              ``examples/pretrain_hybrid.py``
 Dual-View transformer     :mod:`ecgfm.methods.dualview`        ``examples/pretrain_dualview.py``
 ========================  ===================================  ===========================
 
-SelfMIS is not assembled here yet: ``examples/train_selfmis.py`` composes
-:class:`~ecgfm.train.objectives.SelfMISObjective` itself.
+The SelfMIS method class is :class:`~ecgfm.methods.selfmis.SelfMISMethod`: the name
+``SelfMIS`` is the student/teacher pair :class:`ecgfm.models.selfmis.SelfMIS` it builds.
 
 The building blocks stay where they are (models in :mod:`ecgfm.models`, losses in
 :mod:`ecgfm.losses`, views in :mod:`ecgfm.transforms.views`, presets in
@@ -30,6 +31,7 @@ from ecgfm._lazy import attach
 if TYPE_CHECKING:
     from ecgfm.methods.dualview import DualView
     from ecgfm.methods.hl import HybridLearning
+    from ecgfm.methods.selfmis import SelfMISMethod
     from ecgfm.methods.st_mem import STMEM
 
 __getattr__, __dir__ = attach(
@@ -37,8 +39,9 @@ __getattr__, __dir__ = attach(
     attributes={
         "ecgfm.methods.dualview": ["DualView"],
         "ecgfm.methods.hl": ["HybridLearning"],
+        "ecgfm.methods.selfmis": ["SelfMISMethod"],
         "ecgfm.methods.st_mem": ["STMEM"],
     },
 )
 
-__all__ = ["STMEM", "DualView", "HybridLearning"]
+__all__ = ["STMEM", "DualView", "HybridLearning", "SelfMISMethod"]

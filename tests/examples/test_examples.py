@@ -173,6 +173,8 @@ def test_selfmis_with_cmsc_term_logs_both_terms(env: dict, tmp_path: Path) -> No
         (["--cmsc-ptbxl"], "and these need --cmsc-weight > 0"),
         (["--cmsc-weight", "1", "--cmsc-ptbxl", "--cmsc-batch-size", "0"],
          "--cmsc-batch-size must be >= 1"),
+        (["--crop-samples", "5001"], "--crop-samples must be 0"),
+        (["--crop-samples", "-1"], "--crop-samples must be 0"),
     ],
 )  # fmt: skip
 def test_selfmis_cmsc_flags_are_checked(
