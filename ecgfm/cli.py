@@ -248,7 +248,7 @@ def _cmd_embed(args: argparse.Namespace, out: TextIO) -> int:
     import numpy as np
     import torch
 
-    from ecgfm.hub._embed import Prepared, embed_windows
+    from ecgfm.hub import EmbeddingEngine
     from ecgfm.leads import normalize_lead_names
 
     output = Path(args.output)
@@ -265,6 +265,8 @@ def _cmd_embed(args: argparse.Namespace, out: TextIO) -> int:
     _check_input_options(paths, args)
     model = _load(args.name, args.device, args.checkpoint_path)
     card = model.card
+    # the one embedding path, with the model's speed options (model.accelerate: "auto")
+    engine = EmbeddingEngine(model, batch_size=args.batch_size, precision=args.precision)
     embeddings: list[np.ndarray] = []
     ids: list[str] = []
     sources: list[str] = []
@@ -277,17 +279,10 @@ def _cmd_embed(args: argparse.Namespace, out: TextIO) -> int:
         # Windows of several records share forward passes; pooling stays per record.
         if not pending:
             return
-        batch = Prepared(
-            torch.cat([p.windows for p in pending]),
-            torch.cat([p.record_index + i for i, p in enumerate(pending)]),
-            len(pending),
-            single=False,
-        )
+        windows = torch.cat([p.windows for p in pending])
+        record_index = torch.cat([p.record_index + i for i, p in enumerate(pending)])
         try:
-            emb, _ = embed_windows(
-                model.encoder, batch, batch_size=args.batch_size,
-                autocast_dtype=torch.bfloat16 if args.precision == "bf16" else None,
-            )  # fmt: skip
+            emb = engine.record_means([(windows, record_index)], len(pending)).result()
         except (RuntimeError, FloatingPointError) as err:
             raise _CliError(f"the model failed on a batch of records: {err}") from None
         embeddings.extend(emb.numpy())

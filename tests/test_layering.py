@@ -145,7 +145,7 @@ def test_the_checker_sees_a_cycle_and_a_layer_violation(tmp_path: Path) -> None:
     """The reader resolves relative and absolute imports (guards against a checker that
     silently finds nothing)."""
     graph = _graph()
-    assert "ecgfm.models.net1d" in graph["ecgfm.hub._embed"] or any(
-        d.startswith("ecgfm.models") for d in graph["ecgfm.hub._embed"]
+    assert "ecgfm.models.net1d" in graph["ecgfm.hub._engine"] or any(
+        d.startswith("ecgfm.models") for d in graph["ecgfm.hub._engine"]
     )
     assert any(d.startswith("ecgfm.leads") for d in graph["ecgfm.signal"])

@@ -1,42 +1,39 @@
-"""Record embeddings of a task: prepare windows, embed them in batches, average per record, cache.
+"""Record embeddings of a task: the embedding engine plus an on-disk cache.
 
 :func:`embed_task` takes any of
 
 - a :class:`~ecgfm.hub.PretrainedEncoder` (its card's preset is used unless ``preset=`` is
-  given),
+  given; its acceleration mode, ``model.accelerate(...)``, too),
 - an ecgfm encoder (an ``nn.Module`` with ``forward_embedding``) plus a preset,
 - a plain callable ``embed(windows (B, C, L) tensor) -> (B, D)`` plus a preset (and a
   ``model_id`` string if its results should be cached),
 
 runs the preset on the task's items (``windows="all"``: disjoint windows covering each item,
-the last one aligned to the end), embeds the windows ``batch_size`` at a time under
-``torch.inference_mode`` (optionally bf16 autocast and/or ``torch.compile``), and averages all
-windows of a record (CinC 2017: all windows of all its 10 s segments) in float64.
-
-A Net1D encoder (bare or in a PretrainedEncoder) on the CPU in float32 runs through its fast
-inference path (:func:`ecgfm.models.optimize_for_inference`, equal to
-``forward_embedding`` up to ~1e-6, so it shares the cache entries of the plain forward) unless
-``fast=False``; ``quantize="int8"`` (opt-in, approximate) adds dynamic int8 1x1 convolutions
-and gets cache entries of its own.
+the last one aligned to the end), ``chunk_items`` items at a time, and hands the windows to
+:class:`ecgfm.hub.EmbeddingEngine`, the one embedding path of ecgfm: batches of
+``batch_size`` under ``torch.inference_mode`` (optionally bf16 autocast and/or
+``torch.compile``; a Net1D encoder on the CPU in float32 through its exact fast path), and the
+float64 mean of all windows of a record (CinC 2017: all windows of all its 10 s segments).
+This module adds only the cache.
 
 Cache: ``<cache_dir>/<key>.npz`` with ``cache_dir`` = ``$ECGFM_CACHE/embeddings`` (default
 ``~/.cache/ecgfm/embeddings``), outside any repository. The key hashes the model identity
 (sha256 of every parameter and buffer, or the given ``model_id``), the preset configuration,
-the precision and :meth:`TaskData.fingerprint` (record ids and signal bytes). Tasks over the
-same records (PTB-XL super-classes and MI types) therefore share one entry. A loaded entry is
-checked against the task's record ids.
+the precision, ``"int8"`` for the approximate int8 path (the exact fast path and the plain
+forward share entries) and :meth:`TaskData.fingerprint` (record ids and signal bytes). Tasks
+over the same records (PTB-XL super-classes and MI types) therefore share one entry. A loaded
+entry is checked against the task's record ids.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +44,8 @@ from torch import nn
 
 from ecgfm._cache import cache_root, state_sha256
 from ecgfm.eval.task_base import TaskData
+from ecgfm.hub import EmbeddingEngine, RecordMeans
+from ecgfm.hub._engine import legacy_acceleration  # deprecated fast=/quantize=, until 0.2.0
 from ecgfm.transforms.presets import Preset
 
 __all__ = [
@@ -61,7 +60,11 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _CACHE_VERSION = 1
-_PRECISIONS = (None, "fp32", "bf16")
+_BARE_ENCODER_SPEED = {  # the replacements of the deprecated fast=/quantize= for a bare encoder
+    "off": " on a PretrainedEncoder, or pass encoder.forward_embedding with model_id=",
+    "int8": " on a PretrainedEncoder, or pass ecgfm.models.optimize_for_inference(encoder, "
+    "quantize='int8') with model_id=",
+}
 
 
 @dataclass(frozen=True)
@@ -100,69 +103,15 @@ def model_identity(model: nn.Module) -> str:
     return f"{type(model).__name__}:{state_sha256(model)}"
 
 
-def _numpy(x: np.ndarray | torch.Tensor) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
 def average_by_record(
     per_window: np.ndarray | torch.Tensor, record_index: np.ndarray | torch.Tensor, num_records: int
 ) -> np.ndarray:
     """Mean of the rows of ``per_window`` ``(N, D)`` per record (``record_index`` ``(N,)`` in
-    ``[0, num_records)``), accumulated in float64 -> ``(num_records, D)`` float32."""
-    x = _numpy(per_window)
-    idx = _numpy(record_index)
-    if x.ndim != 2 or idx.shape != (x.shape[0],):
-        raise ValueError(f"need per_window (N, D), record_index (N,); got {x.shape}, {idx.shape}")
-    if idx.size and (idx.min() < 0 or idx.max() >= num_records):
-        raise ValueError(f"record_index must lie in [0, {num_records})")
-    sums = np.zeros((num_records, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, idx, x.astype(np.float64))
-    counts = np.bincount(idx, minlength=num_records)
-    if (counts == 0).any():
-        raise ValueError(f"records {np.flatnonzero(counts == 0)[:5].tolist()} have no window")
-    return (sums / counts[:, None]).astype(np.float32)
-
-
-def _net1d_fast_fn(
-    embedder: nn.Module, precision: str | None, fast: bool, quantize: str | None, compile_: bool
-) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The Net1D fast path of ``embedder`` (or of its ``.encoder``) when it applies."""
-    from ecgfm.hub._embed import fast_embedding_fn
-
-    encoder = getattr(embedder, "encoder", embedder)
-    if not isinstance(encoder, nn.Module):
-        encoder = embedder
-    autocast = torch.bfloat16 if precision == "bf16" else None
-    return fast_embedding_fn(
-        encoder, fast=fast, quantize=quantize, autocast_dtype=autocast, compile=compile_
-    )  # fmt: skip
-
-
-def _embed_fn(
-    embedder: Any,
-    model_id: str | None,
-    *,
-    precision: str | None = None,
-    fast: bool = True,
-    quantize: str | None = None,
-    compile_: bool = False,
-) -> tuple[Callable[[torch.Tensor], torch.Tensor], str | None, torch.device | None, bool]:
-    """-> (embed function, identity or None, device of the model or None, fast path used)."""
-    if isinstance(embedder, nn.Module) and hasattr(embedder, "forward_embedding"):
-        device = next((p.device for p in embedder.parameters()), None)
-        ident = model_id or model_identity(embedder)
-        fast_fn = _net1d_fast_fn(embedder, precision, fast, quantize, compile_)
-        if fast_fn is not None:
-            return fast_fn, ident, device, True
-        return embedder.forward_embedding, ident, device, False
-    if quantize is not None:
-        raise ValueError("quantize='int8' applies to Net1D encoders only, not to a callable")
-    if callable(embedder):
-        return embedder, model_id, None, False
-    raise TypeError(
-        "embedder must be an ecgfm encoder (forward_embedding), a PretrainedEncoder or a "
-        f"callable windows (B, C, L) -> (B, D); got {type(embedder).__name__}"
-    )
+    ``[0, num_records)``), accumulated in float64 -> ``(num_records, D)`` float32
+    (:class:`ecgfm.hub.RecordMeans`, the averaging of every ecgfm embedding)."""
+    means = RecordMeans(num_records)
+    means.add(per_window, record_index)
+    return means.result().numpy()
 
 
 def _preset_of(embedder: Any, preset: Preset | None) -> Preset:
@@ -174,53 +123,6 @@ def _preset_of(embedder: Any, preset: Preset | None) -> Preset:
             "only a PretrainedEncoder carries its own preprocessing"
         )
     return preset
-
-
-def _batches(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(n, start + size))
-
-
-def _runner(
-    fn: Callable[[torch.Tensor], torch.Tensor],
-    device: torch.device,
-    precision: str | None,
-    compile_: bool,
-    batch_size: int,
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Wrap ``fn``: inference mode, optional autocast and compile, float32 CPU output."""
-
-    def eager(x: torch.Tensor) -> torch.Tensor:
-        ctx = (
-            torch.autocast(device.type, dtype=torch.bfloat16)
-            if precision == "bf16"
-            else contextlib.nullcontext()
-        )
-        with ctx:
-            return fn(x)
-
-    compiled = torch.compile(eager, dynamic=False) if compile_ else None  # the padded batch
-    state = {"fallback": compiled is None}
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        with torch.inference_mode():
-            if not state["fallback"]:
-                # Pad the last batch: one static shape, one compilation.
-                pad = batch_size - n
-                xp = torch.cat([x, x.new_zeros((pad, *x.shape[1:]))]) if pad > 0 else x
-                try:
-                    return compiled(xp)[:n].float().cpu()  # type: ignore[misc]
-                except Exception as exc:  # no compiler / unsupported op: stay correct
-                    state["fallback"] = True
-                    logger.warning("torch.compile failed (%s); embedding eagerly", exc)
-            out = eager(x)
-        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != n:
-            shape = getattr(out, "shape", type(out).__name__)
-            raise ValueError(f"the embedder must return (B, D) for {n} windows, got {shape}")
-        return out.float().cpu()
-
-    return run
 
 
 def _cache_key(
@@ -280,7 +182,7 @@ def embed_task(
     cache_dir: str | os.PathLike[str] | None = None,
     chunk_items: int = 256,
     progress: bool = False,
-    fast: bool = True,
+    fast: bool | None = None,
     quantize: str | None = None,
 ) -> RecordEmbeddings:
     """Per-record embeddings ``(R, D)`` of ``data`` (see the module docstring).
@@ -293,32 +195,40 @@ def embed_task(
         precision: ``None``/``"fp32"`` or ``"bf16"`` (autocast; check
             :func:`bf16_agreement` first).
         compile: run the forward through ``torch.compile`` (the last batch is zero-padded to
-            keep one shape; falls back to eager with a warning if compilation fails).
+            keep one shape; falls back to eager with a warning if compilation fails; the
+            Net1D fast path compiles its own graph).
         device: where windows go for a plain callable (modules use their own device).
         model_id: identity for the cache (required to cache a plain callable).
         cache, cache_dir: use the on-disk cache (see the module docstring).
         chunk_items: items prepared at a time (bounds memory).
         progress: log progress every ~10 % at INFO level.
-        fast: run a float32 Net1D encoder on the CPU through its fast inference path (see the
-            module docstring; ``compile`` then compiles that path); ``False``: the plain
-            ``forward_embedding``.
-        quantize: ``"int8"``: dynamic int8 1x1 convolutions in that fast path (opt-in,
-            approximate; an error where the fast path does not apply).
+        fast: deprecated (a ``DeprecationWarning``; honoured for one release): ``False`` runs
+            the plain ``forward_embedding``; use ``model.accelerate("off")``.
+        quantize: deprecated (a ``DeprecationWarning``; honoured for one release):
+            ``"int8"`` runs the int8 Net1D path; use ``model.accelerate("int8")``.
     """
     t0 = time.perf_counter()
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be None, 'fp32' or 'bf16', got {precision!r}")
-    for name, v in (("batch_size", batch_size), ("chunk_items", chunk_items)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if isinstance(chunk_items, bool) or not isinstance(chunk_items, int) or chunk_items < 1:
+        raise ValueError(f"chunk_items must be a positive integer, got {chunk_items!r}")
     if not isinstance(data, TaskData):
         raise TypeError(f"data must be a TaskData (Task.load(root)), got {type(data).__name__}")
-    fn, ident, model_device, fast_used = _embed_fn(
-        embedder, model_id, precision=precision, fast=fast, quantize=quantize, compile_=compile
+    if not callable(embedder):
+        raise TypeError(
+            "embedder must be an ecgfm encoder (forward_embedding), a PretrainedEncoder or a "
+            f"callable windows (B, C, L) -> (B, D); got {type(embedder).__name__}"
+        )
+    acceleration = legacy_acceleration(
+        fast, quantize, call="embed_task",
+        also=None if hasattr(embedder, "accelerate") else _BARE_ENCODER_SPEED,
+    )  # fmt: skip
+    engine = EmbeddingEngine(
+        embedder, batch_size=batch_size, precision=precision, compile=compile,  # type: ignore[arg-type]
+        acceleration=acceleration, device=device,  # type: ignore[arg-type]
     )  # fmt: skip
     preset = _preset_of(embedder, preset)
-    dev = model_device or torch.device(device if device is not None else "cpu")
-    key = _cache_key(ident, preset, precision, data, quantize) if ident else ""
+    is_module = isinstance(embedder, nn.Module) and hasattr(embedder, "forward_embedding")
+    ident = model_id or (model_identity(embedder) if is_module else None)
+    key = _cache_key(ident, preset, precision, data, engine.quantize) if ident else ""
     if cache and not ident:
         logger.info("embed_task: a plain callable without model_id= is not cached")
     path = Path(cache_dir or default_cache_dir()) / f"{key}.npz"
@@ -331,36 +241,25 @@ def embed_task(
                 emb, data.record_ids, counts, ident, key, True, time.perf_counter() - t0
             )
 
-    # The fast path compiles itself (per chunk shape); do not wrap it in a second compile.
-    run = _runner(fn, dev, precision, compile and not fast_used, batch_size)
     n_items = data.signals.shape[0]
-    sums: np.ndarray | None = None
-    counts = np.zeros(data.num_records, dtype=np.int64)
-    next_log = 0.1
-    for chunk in _batches(n_items, chunk_items):
-        windows, item_index = preset.prepare(data.signals[chunk], data.fs, data.leads)
-        record_index = data.item_record[chunk][item_index.cpu().numpy()]
-        outs = [run(windows[b].to(dev)) for b in _batches(windows.shape[0], batch_size)]
-        per_window = torch.cat(outs).double().numpy()
-        if not np.isfinite(per_window).all():
-            raise FloatingPointError(
-                "the encoder produced NaN/Inf embeddings; check the data or use fp32"
-            )
-        if sums is None:
-            sums = np.zeros((data.num_records, per_window.shape[1]), dtype=np.float64)
-        np.add.at(sums, record_index, per_window)
-        counts += np.bincount(record_index, minlength=data.num_records)
-        if progress and chunk.stop / n_items >= next_log:
-            logger.info("embed_task: %d/%d items (%.0f s)", chunk.stop, n_items,
-                        time.perf_counter() - t0)  # fmt: skip
-            next_log = chunk.stop / n_items + 0.1
-    assert sums is not None  # n_items >= 1 (TaskData has records, each with items)
-    if (counts == 0).any():
-        raise RuntimeError("a record produced no window; this is a bug in the preset")
-    emb = (sums / counts[:, None]).astype(np.float32)
+
+    def chunks() -> Iterator[tuple[torch.Tensor, np.ndarray]]:
+        next_log = 0.1
+        for start in range(0, n_items, chunk_items):
+            chunk = slice(start, min(n_items, start + chunk_items))
+            windows, item_index = preset.prepare(data.signals[chunk], data.fs, data.leads)
+            yield windows, data.item_record[chunk][item_index.cpu().numpy()]
+            if progress and chunk.stop / n_items >= next_log:
+                logger.info("embed_task: %d/%d items (%.0f s)", chunk.stop, n_items,
+                            time.perf_counter() - t0)  # fmt: skip
+                next_log = chunk.stop / n_items + 0.1
+
+    means = engine.record_means(chunks(), data.num_records)
+    emb = means.result().numpy()
+    counts = means.counts.numpy()
     if cache and ident:
         meta = {"model": ident, "task": data.task, "preset": preset.name,
-                "precision": precision or "fp32", "quantize": quantize,
+                "precision": precision or "fp32", "quantize": engine.quantize,
                 "created": time.time()}  # fmt: skip
         _save(path, emb, data, counts, meta)
         logger.info("embed_task: cached %s", path)
@@ -373,11 +272,15 @@ def bf16_agreement(
     embedder: Any, windows: torch.Tensor, *, device: torch.device | str | None = None
 ) -> float:
     """Smallest cosine similarity between fp32 and bf16-autocast embeddings of ``windows``
-    ``(B, C, L)`` (already preprocessed). ecgfm uses bf16 for probes only when this is
-    >= 0.999."""
-    fn, _, model_device, _ = _embed_fn(embedder, "check")
-    dev = model_device or torch.device(device if device is not None else "cpu")
-    x = windows.to(dev)
-    full = _runner(fn, dev, None, False, x.shape[0])(x)
-    half = _runner(fn, dev, "bf16", False, x.shape[0])(x)
-    return float(torch.nn.functional.cosine_similarity(full, half, dim=1).min())
+    ``(B, C, L)`` (already preprocessed), each computed as :func:`embed_task` computes it
+    with ``precision=None`` and ``"bf16"`` (:class:`ecgfm.hub.EmbeddingEngine`; a Net1D's
+    int8 mode is left out). ecgfm uses bf16 for probes only when this is >= 0.999."""
+    n = max(1, int(windows.shape[0])) if isinstance(windows, torch.Tensor) else 1
+    mode = "auto" if isinstance(embedder, nn.Module) else None
+    runs = [
+        EmbeddingEngine(embedder, batch_size=n, precision=p, acceleration=mode, device=device)(
+            windows
+        )
+        for p in (None, "bf16")
+    ]
+    return float(torch.nn.functional.cosine_similarity(runs[0], runs[1], dim=1).min())

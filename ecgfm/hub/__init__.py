@@ -6,6 +6,9 @@
   (kept apart from the architecture registry of :mod:`ecgfm.models`).
 - :func:`from_pretrained` loads a directory, an ``hf-hub:`` id or a registered name and returns a
   :class:`PretrainedEncoder`, whose ``embed`` prepares raw data the way the card says.
+- :class:`EmbeddingEngine` is the one embedding path (batches, precision, compile, the Net1D
+  fast path, per-record means with :class:`RecordMeans`) behind ``embed``, ``ecgfm embed``
+  and ``ecgfm.eval.embed_task``; ``PretrainedEncoder.accelerate`` chooses its speed options.
 - :func:`save_pretrained` writes the ecgfm directory format (``config.json``,
   ``model.safetensors``, ``README.md`` model card), ready to upload to the Hugging Face Hub.
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     )
     from ecgfm.hub._embed import EmbedResult
     from ecgfm.hub._embed_input import RecordIssue
+    from ecgfm.hub._engine import EmbeddingEngine, RecordMeans
     from ecgfm.hub._errors import (
         ArchitectureMismatchError,
         PretrainedNotFoundError,
@@ -47,8 +51,8 @@ if TYPE_CHECKING:
     from ecgfm.hub._resolve import from_pretrained, load_ecgfounder_pretrained, load_st_mem
     from ecgfm.hub._save import ChangedWeightsWarning, make_card, save_pretrained
 
-# The card modules (_card, _errors, _markdown, _pretrained_registry) are light; _api, _io,
-# _model, _resolve and _save import torch and are loaded on first use.
+# The card modules (_card, _errors, _markdown, _pretrained_registry) are light; _api,
+# _engine, _io, _model, _resolve and _save import torch and are loaded on first use.
 __getattr__, __dir__ = attach(
     __name__,
     attributes={
@@ -63,6 +67,7 @@ __getattr__, __dir__ = attach(
         ],
         "ecgfm.hub._embed": ["EmbedResult"],
         "ecgfm.hub._embed_input": ["RecordIssue"],
+        "ecgfm.hub._engine": ["EmbeddingEngine", "RecordMeans"],
         "ecgfm.hub._errors": [
             "ArchitectureMismatchError",
             "PretrainedNotFoundError",
@@ -89,12 +94,14 @@ __all__ = [
     "BaseModel",
     "ChangedWeightsWarning",
     "EmbedResult",
+    "EmbeddingEngine",
     "InputSpec",
     "Metric",
     "PretrainedCard",
     "PretrainedEncoder",
     "PretrainedNotFoundError",
     "RecordIssue",
+    "RecordMeans",
     "TrainingInfo",
     "WeightsIntegrityError",
     "WeightsSpec",

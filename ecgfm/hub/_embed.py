@@ -1,4 +1,4 @@
-"""Embedding of user data with a pretrained encoder: validate, prepare, batch, pool.
+"""Embedding input of ``PretrainedEncoder.embed`` / ``.prepare``: validate, prepare, report.
 
 Policy (documented in docs/hub.md):
 
@@ -13,45 +13,30 @@ Policy (documented in docs/hub.md):
    end when a remainder is left, so every sample is seen (the last two windows then overlap).
    Records shorter than a window but at least the preset's ``min_length`` give one
    zero-padded window; shorter ones are an error.
-3. The encoder runs on the windows in ``torch.inference_mode`` (optionally under bf16
-   autocast), ``batch_size`` windows at a time. A Net1D (ECGFounder/SelfMIS) encoder on the
-   CPU in float32 runs through its fast inference path
-   (:func:`ecgfm.models.optimize_for_inference`: same embeddings up to ~1e-6, 1.5-2x
-   faster) unless ``fast=False``; ``quantize="int8"`` (opt-in, approximate: cosine >= 0.999
-   with the float32 embedding in ecgfm's measurements) adds dynamic int8 1x1 convolutions.
-4. A record's embedding is the **mean of its windows' embeddings** (``reduce="mean"``);
-   ``reduce="none"`` returns every window's embedding with its record index instead.
+3. The windows go to the embedding engine (:class:`ecgfm.hub.EmbeddingEngine`,
+   :mod:`ecgfm.hub._engine`): batches in ``torch.inference_mode``, the model's acceleration
+   (``model.accelerate``), and a record's embedding is the **mean of its windows'
+   embeddings** (``reduce="mean"``); ``reduce="none"`` returns every window's embedding with
+   its record index instead.
 
 Everything is deterministic: no random crop, no dropout (the model is in ``eval()``).
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from ecgfm.hub._embed_input import Item, RecordIssue, relabel, split_input, validate_item
 
-__all__ = [
-    "EmbedResult",
-    "Prepared",
-    "RecordIssue",
-    "embed_windows",
-    "fast_embedding_fn",
-    "pool_windows",
-    "prepare_inputs",
-    "run_windows",
-]
+__all__ = ["EmbedResult", "Prepared", "RecordIssue", "prepare_inputs"]
 
 WindowPolicy = Literal["all", "disjoint", "center", "first", "spaced"]
 _WINDOW_POLICIES: tuple[str, ...] = ("all", "disjoint", "center", "first", "spaced")
-Reduce = Literal["mean", "none"]
 Errors = Literal["raise", "collect"]
 
 
@@ -274,184 +259,3 @@ def prepare_inputs(
     indices = None if len(done) == len(items) else tuple(sorted(done))
     failures.sort(key=lambda f: f.index)
     return Prepared(all_w, all_i, len(items), single, indices, tuple(failures), tuple(notes))
-
-
-def _chunks(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(n, start + size))
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    for b in model.buffers():
-        return b.device
-    return torch.device("cpu")
-
-
-def fast_embedding_fn(
-    encoder: nn.Module,
-    *,
-    fast: bool = True,
-    quantize: str | None = None,
-    autocast_dtype: torch.dtype | None = None,
-    compile: bool = False,
-) -> Any:
-    """The Net1D fast path for ``encoder`` if it applies, else ``None``.
-
-    It applies when ``fast`` is true and ``encoder`` is a :class:`~ecgfm.models.net1d.Net1D`
-    with float32 weights on the CPU, without autocast. ``quantize="int8"`` must be asked for
-    explicitly and is an error where the fast path does not apply (rather than silently
-    ignored).
-    """
-    from ecgfm.models.net1d import Net1D
-    from ecgfm.models.net1d_inference import optimize_for_inference
-
-    if quantize not in (None, "int8"):
-        raise ValueError(f"quantize must be None or 'int8', got {quantize!r}")
-    ref = next(encoder.parameters(), None)
-    applies = (
-        fast
-        and isinstance(encoder, Net1D)
-        and autocast_dtype is None
-        and ref is not None
-        and ref.device.type == "cpu"
-        and ref.dtype == torch.float32
-    )
-    if not applies:
-        if quantize is not None:
-            raise ValueError(
-                "quantize='int8' needs the fast path: a Net1D encoder with float32 weights on "
-                "the CPU, fast=True and no bf16 precision"
-            )
-        return None
-    return optimize_for_inference(encoder, quantize=quantize, compile=compile)  # type: ignore[arg-type]
-
-
-def run_windows(
-    encoder: nn.Module,
-    windows: torch.Tensor,
-    *,
-    batch_size: int = 64,
-    autocast_dtype: torch.dtype | None = None,
-    progress: bool = False,
-    fast: bool = True,
-    quantize: str | None = None,
-) -> torch.Tensor:
-    """``encoder.forward_embedding`` of windows ``(N, C, L)``, ``batch_size`` at a time.
-
-    Runs in ``torch.inference_mode`` in eval mode (the training flag is restored), through the
-    Net1D fast path where it applies (:func:`fast_embedding_fn`). Returns ``(N, D)`` float32 on
-    the CPU; non-finite rows are left for the caller to judge.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if autocast_dtype not in (None, torch.bfloat16, torch.float16):
-        raise ValueError(
-            f"autocast_dtype must be None, torch.bfloat16 or torch.float16, got {autocast_dtype}"
-        )
-    device = _model_device(encoder)
-    dtype = next((p.dtype for p in encoder.parameters()), torch.float32)
-    slices = list(_chunks(windows.shape[0], batch_size))
-    iterator: Any = slices
-    if progress:
-        with contextlib.suppress(ImportError):
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(slices, desc="embedding", unit="batch")
-    was_training = encoder.training
-    fast_fn = fast_embedding_fn(
-        encoder, fast=fast, quantize=quantize, autocast_dtype=autocast_dtype
-    )  # fmt: skip
-    embed = encoder.forward_embedding if fast_fn is None else fast_fn
-    encoder.eval()
-    outs: list[torch.Tensor] = []
-    try:
-        with torch.inference_mode():
-            for sl in iterator:
-                xb = windows[sl].to(device=device, dtype=dtype)
-                ctx = (
-                    torch.autocast(device_type=device.type, dtype=autocast_dtype)
-                    if autocast_dtype is not None
-                    else contextlib.nullcontext()
-                )
-                with ctx:
-                    emb = embed(xb)
-                outs.append(emb.float().cpu())
-    finally:
-        encoder.train(was_training)
-    if not outs:
-        return torch.zeros(0, int(getattr(encoder, "num_features", 0)))
-    return torch.cat(outs)
-
-
-def nonfinite_records(per_window: torch.Tensor, record_index: torch.Tensor) -> list[int]:
-    """Input positions of the records with a NaN/Inf window embedding, sorted."""
-    bad = ~torch.isfinite(per_window).all(dim=1)
-    return sorted(set(record_index.cpu()[bad.cpu()].tolist()))
-
-
-NONFINITE_ADVICE = (
-    "the encoder produced NaN/Inf embeddings; check the input (flat or saturated signals) "
-    "or disable reduced-precision autocast"
-)
-
-
-def pool_windows(
-    per_window: torch.Tensor, record_index: torch.Tensor, positions: Sequence[int]
-) -> torch.Tensor:
-    """Mean window embedding of each record in ``positions``: ``(len(positions), D)`` float32.
-
-    ``record_index`` holds the input position of each window; every position must have one.
-    """
-    index = record_index.cpu().to(torch.long)
-    pos = torch.as_tensor(list(positions), dtype=torch.long)
-    size = max((int(t.max()) for t in (pos, index) if t.numel()), default=-1)
-    row = torch.full((size + 1,), -1, dtype=torch.long)
-    row[pos] = torch.arange(pos.numel())
-    compact = row[index]
-    if (compact < 0).any():
-        raise RuntimeError("a window belongs to no listed record; this is a bug in ecgfm")
-    sums = torch.zeros(pos.numel(), per_window.shape[1], dtype=torch.float64)
-    sums.index_add_(0, compact, per_window.double())
-    counts = torch.bincount(compact, minlength=pos.numel()).to(torch.float64)
-    if (counts == 0).any():
-        missing = pos[counts == 0].tolist()
-        raise RuntimeError(f"records {missing} produced no window; this is a bug in the preset")
-    return (sums / counts[:, None]).float()
-
-
-def embed_windows(
-    encoder: nn.Module,
-    prepared: Prepared,
-    *,
-    batch_size: int = 64,
-    autocast_dtype: torch.dtype | None = None,
-    reduce: Reduce = "mean",
-    progress: bool = False,
-    fast: bool = True,
-    quantize: str | None = None,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Run ``encoder.forward_embedding`` on prepared windows and pool them per record.
-
-    ``fast``/``quantize``: see :func:`fast_embedding_fn` (a float32 Net1D on the CPU runs
-    through its fast path by default; ``fast=False`` runs ``forward_embedding`` itself).
-
-    Returns ``(embeddings, record_index)``: with ``reduce="mean"`` embeddings are
-    ``(len(prepared.succeeded), D)`` float32 on the CPU (``(B, D)`` when every record gave
-    windows) and ``record_index`` is None; with ``reduce="none"`` they are ``(N, D)`` with the
-    ``(N,)`` record index of each window. NaN/Inf embeddings raise ``FloatingPointError``
-    naming the records.
-    """
-    if reduce not in ("mean", "none"):
-        raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
-    per_window = run_windows(
-        encoder, prepared.windows, batch_size=batch_size, autocast_dtype=autocast_dtype,
-        progress=progress, fast=fast, quantize=quantize,
-    )  # fmt: skip
-    bad = nonfinite_records(per_window, prepared.record_index)
-    if bad:
-        raise FloatingPointError(f"records {bad[:10]}: {NONFINITE_ADVICE}")
-    if reduce == "none":
-        return per_window, prepared.record_index.clone()
-    return pool_windows(per_window, prepared.record_index, prepared.succeeded), None

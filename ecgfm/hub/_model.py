@@ -23,23 +23,27 @@ from torch import nn
 from ecgfm.hub._card import PretrainedCard
 from ecgfm.hub._card_preset import build_preset
 from ecgfm.hub._embed import (
-    NONFINITE_ADVICE,
     EmbedResult,
     Errors,
     Prepared,
     RecordIssue,
     WindowPolicy,
-    nonfinite_records,
-    pool_windows,
     prepare_inputs,
-    run_windows,
+)
+from ecgfm.hub._engine import (
+    NONFINITE_ADVICE,
+    EmbeddingEngine,
+    RecordMeans,
+    _EncoderWrapper,
+    legacy_acceleration,
+    nonfinite_records,
 )
 from ecgfm.hub._errors import ArchitectureMismatchError
 from ecgfm.signal import ECGQualityWarning
 
 __all__ = ["PretrainedEncoder", "check_card_matches_model", "count_parameters"]
 
-_AUTOCAST = {None: None, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}
+_PRECISION = {None: None, "fp32": None, "bf16": "bf16", "bfloat16": "bf16"}
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -90,7 +94,7 @@ def check_card_matches_model(card: PretrainedCard, encoder: nn.Module) -> None:
         )
 
 
-class PretrainedEncoder(nn.Module):
+class PretrainedEncoder(_EncoderWrapper):
     """A pretrained encoder with its card and preprocessing; returned by ``from_pretrained``.
 
     Args:
@@ -100,7 +104,8 @@ class PretrainedEncoder(nn.Module):
     ``forward(x)`` is ``forward_embedding(x)`` on already-preprocessed windows
     ``(B, C, length)`` (checked: other shapes are refused with a pointer to :meth:`embed` and
     :meth:`prepare`); :meth:`embed` takes raw data. ``.encoder`` is the bare network, without
-    that check.
+    that check. :meth:`accelerate` chooses how embeddings are computed (the exact Net1D fast
+    path by default, ``"int8"`` or ``"off"``); ``.acceleration`` is the current mode.
     """
 
     def __init__(self, encoder: nn.Module, card: PretrainedCard) -> None:
@@ -230,7 +235,7 @@ class PretrainedEncoder(nn.Module):
         precision: Literal["fp32", "bf16"] | None = None,
         return_tensors: Literal["np", "pt"] | None = None,
         progress: bool = False,
-        fast: bool = True,
+        fast: bool | None = None,
         quantize: Literal["int8"] | None = None,
     ) -> Any:
         """Embeddings of raw ECG data, prepared exactly as the card's training data were.
@@ -264,12 +269,14 @@ class PretrainedEncoder(nn.Module):
                 list of tensors; on the input's device), numpy otherwise; ``"np"`` or ``"pt"``
                 force one (``"pt"`` for numpy input: CPU tensors).
             progress: show a tqdm progress bar if tqdm is installed.
-            fast: a Net1D encoder (ECGFounder, SelfMIS) on the CPU in float32 runs through
-                :func:`ecgfm.models.optimize_for_inference` (the same embeddings up to
-                ~1e-6, faster); ``False`` runs the plain ``forward_embedding``.
-            quantize: ``"int8"`` adds dynamic int8 1x1 convolutions to that fast path
-                (approximate: check the cosine with the float32 embeddings on your data; an
-                error where the fast path does not apply). Never used unless asked for.
+            fast: deprecated (a ``DeprecationWarning``; still honoured for one release):
+                ``fast=False`` is ``model.accelerate("off")`` for this call.
+            quantize: deprecated (a ``DeprecationWarning``; still honoured for one release):
+                ``quantize="int8"`` is ``model.accelerate("int8")`` for this call.
+
+        Speed: the windows run through :class:`~ecgfm.hub.EmbeddingEngine` with this model's
+        :attr:`acceleration` (:meth:`accelerate`: by default a Net1D encoder on the CPU in
+        float32 takes the exact fast path of :func:`ecgfm.models.optimize_for_inference`).
 
         Returns:
             ``(D,)`` for one record, ``(B, D)`` for a batch (float32), or the pair described
@@ -286,17 +293,18 @@ class PretrainedEncoder(nn.Module):
             raise ValueError(f"return_tensors must be None, 'np' or 'pt', got {return_tensors!r}")
         if reduce not in ("mean", "none"):
             raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
+        acceleration = legacy_acceleration(fast, quantize, call="PretrainedEncoder.embed")
+        engine = EmbeddingEngine(
+            self, batch_size=batch_size, precision=_PRECISION[precision],  # type: ignore[arg-type]
+            acceleration=acceleration, progress=progress,  # type: ignore[arg-type]
+        )  # fmt: skip
         kind, out_device = _output_kind(x, return_tensors)
         prepared = prepare_inputs(
             self._preset, x, fs, leads, units=units, windows=windows, nan_policy=nan_policy,
             errors=errors,
         )  # fmt: skip
         _warn(prepared.warnings)
-        per_window = run_windows(
-            self.encoder, prepared.windows, batch_size=batch_size,
-            autocast_dtype=_AUTOCAST.get(precision), progress=progress, fast=fast,
-            quantize=quantize,
-        )  # fmt: skip
+        per_window = engine(prepared.windows)
         record_index = prepared.record_index.cpu()
         positions = list(prepared.succeeded)
         failures = list(prepared.failures)
@@ -314,7 +322,9 @@ class PretrainedEncoder(nn.Module):
             )  # fmt: skip
             failures.sort(key=lambda f: f.index)
         if reduce == "mean":
-            emb: torch.Tensor = pool_windows(per_window, record_index, positions)
+            means = RecordMeans(prepared.num_records)
+            means.add(per_window, record_index)
+            emb: torch.Tensor = means.result(positions)
             index: torch.Tensor | None = None
         else:
             emb, index = per_window, record_index

@@ -1,4 +1,8 @@
-"""PretrainedEncoder.embed runs a float32 Net1D on the CPU through its fast inference path."""
+"""PretrainedEncoder.embed runs a float32 Net1D on the CPU through its fast inference path.
+
+The calls with fast=/quantize= check the deprecated aliases of model.accelerate (until 0.2.0);
+tests/hub/test_embed_engine.py checks the same behaviour through model.accelerate.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +40,8 @@ def test_embed_uses_the_fast_path_and_equals_the_eager_result(
     x = _signals()
     fast = net1d_encoder.embed(x, fs=500, leads=["I"], batch_size=4)
     assert len(built) == 1 and built[0].quantize is None
-    eager = net1d_encoder.embed(x, fs=500, leads=["I"], batch_size=4, fast=False)
+    with pytest.warns(DeprecationWarning, match=r"model.accelerate\('off'\)"):  # deprecated alias
+        eager = net1d_encoder.embed(x, fs=500, leads=["I"], batch_size=4, fast=False)
     assert len(built) == 1  # fast=False: the plain forward_embedding
     assert fast.shape == (3, 64) and fast.dtype == np.float32
     np.testing.assert_allclose(fast, eager, atol=1e-5, rtol=1e-5)
@@ -51,12 +56,14 @@ def test_int8_only_when_asked_and_only_where_it_applies(
     net1d_encoder: PretrainedEncoder, built: list[Net1DInference]
 ) -> None:
     x = _signals(2)
-    out = net1d_encoder.embed(x, fs=500, leads=["I"], quantize="int8")
+    with pytest.warns(DeprecationWarning, match=r"model.accelerate\('int8'\)"):
+        out = net1d_encoder.embed(x, fs=500, leads=["I"], quantize="int8")
     assert [b.quantize for b in built] == ["int8"]
-    ref = net1d_encoder.embed(x, fs=500, leads=["I"], fast=False)
+    with pytest.warns(DeprecationWarning):
+        ref = net1d_encoder.embed(x, fs=500, leads=["I"], fast=False)
     cos = (out * ref).sum(1) / np.linalg.norm(out, axis=1) / np.linalg.norm(ref, axis=1)
     assert cos.min() > 0.999
-    with pytest.raises(ValueError, match="needs the fast path"):
+    with pytest.raises(ValueError, match="needs the fast path"), pytest.warns(DeprecationWarning):
         net1d_encoder.embed(x, fs=500, leads=["I"], quantize="int8", precision="bf16")
     with pytest.raises(ValueError, match="needs the fast path"):
         net1d_encoder.embed(x, fs=500, leads=["I"], quantize="int8", fast=False)
