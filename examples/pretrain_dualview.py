@@ -20,8 +20,14 @@ import torch
 from ecgfm.methods.dualview import VIEW_STRATEGIES, DualView
 from ecgfm.train import args as A
 from ecgfm.train.ddp import cleanup_distributed
+from ecgfm.train.export import EncoderExport
 from ecgfm.train.loop import fit
 from ecgfm.train.sampler import StepSampler, step_generator
+
+PAPER = (
+    "Ali. Impact of view generation strategies on self-supervised dual-view representation "
+    "learning for 12-lead ECG (Dual-View, re-implemented by ecgfm)"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         A.train_config(args),
         info,
         evaluate=evaluate if len(val_idx) else None,
-        export=(method.encoder, "encoder.safetensors"),
+        export=EncoderExport(method.encoder, preset=method.preset, paper=PAPER),
         export_dtype=args.export_dtype,
         run_args=run_args,
     )

@@ -21,9 +21,15 @@ import torch
 from ecgfm.methods.hl import HybridLearning
 from ecgfm.train import args as A
 from ecgfm.train.ddp import cleanup_distributed
+from ecgfm.train.export import EncoderExport
 from ecgfm.train.loop import fit
 from ecgfm.train.pretrain_data import same_patient_partners
 from ecgfm.train.sampler import StepSampler, step_generator
+
+PAPER = (
+    "Song et al. Foundation models for ECG: leveraging hybrid self-supervised learning for "
+    "advanced cardiac diagnostics. KDD 2025 (HL, re-implemented by ecgfm)"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
         A.train_config(args),
         info,
         evaluate=evaluate if len(val_idx) else None,
-        export=(method.encoder, "encoder.safetensors"),
+        export=EncoderExport(method.encoder, preset=method.preset, paper=PAPER),
         export_dtype=args.export_dtype,
         run_args=run_args,
     )

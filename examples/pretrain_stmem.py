@@ -19,8 +19,14 @@ import torch
 from ecgfm.methods.st_mem import STMEM
 from ecgfm.train import args as A
 from ecgfm.train.ddp import cleanup_distributed
+from ecgfm.train.export import EncoderExport
 from ecgfm.train.loop import fit
 from ecgfm.train.sampler import StepSampler, step_generator
+
+PAPER = (
+    "Na et al. Guiding Masked Representation Learning to Capture Spatio-Temporal "
+    "Relationship of Electrocardiogram. ICLR 2024 (ST-MEM, re-implemented by ecgfm)"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
         A.train_config(args),
         info,
         evaluate=evaluate if len(val_idx) else None,
-        export=(method.encoder, "encoder.safetensors"),
+        export=EncoderExport(method.encoder, preset=method.preset, paper=PAPER),
         export_dtype=args.export_dtype,
         run_args=run_args,
     )

@@ -27,6 +27,7 @@ from ecgfm.eval.metrics import macro_auroc
 from ecgfm.train import args as A
 from ecgfm.train.ddp import cleanup_distributed
 from ecgfm.train.encoders import build_encoder
+from ecgfm.train.export import EncoderExport
 from ecgfm.train.loop import fit
 from ecgfm.train.sampler import StepSampler, step_generator
 from ecgfm.transforms import functional as Fn
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
     run_args = {**A.run_record(args, data, train_idx, val_idx), "classes": list(classes)}
     summary = fit(model, compute_loss, A.train_config(args), info,
                   evaluate=evaluate if len(val_idx) else None,
-                  export=(encoder, "teacher.safetensors"), export_dtype=args.export_dtype,
+                  export=EncoderExport(encoder, preset="selfmis", directory="teacher"),
+                  export_dtype=args.export_dtype,
                   run_args=run_args)  # fmt: skip
     cleanup_distributed()
     return summary

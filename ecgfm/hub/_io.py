@@ -1,5 +1,12 @@
 """Weight files: checksums, the bundled ``weights/`` directory, safetensors read/write, strict load.
 
+This module is the one place where ecgfm reads and writes weight files: ``from_pretrained``,
+``save_pretrained``, :func:`ecgfm.train.encoders.load_encoder` and the training exports
+(:mod:`ecgfm.train.checkpoint`) all go through it. Reading into a model is
+:func:`load_safetensors_strict` (every key and shape must match, floating tensors are cast to
+the model's dtype, typed errors that say what to do); writing is :func:`write_safetensors`
+(atomic: a temporary file in the target directory renamed over the target).
+
 Checksums: every load of a file whose sha256 is known verifies it. Hashing a 100 MB file takes
 a fraction of a second, but to keep repeated loads in one process cheap the digest is cached
 per ``(real path, mtime_ns, size, inode)``; any rewrite of the file changes that key and forces
@@ -15,9 +22,12 @@ installed).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import safetensors
 import safetensors.torch
@@ -29,8 +39,12 @@ from ecgfm.hub._errors import ArchitectureMismatchError, WeightsIntegrityError
 
 __all__ = [
     "bundled_weights_dirs",
+    "ecgfm_metadata",
     "find_bundled_file",
+    "load_safetensors_strict",
     "load_state_dict_strict",
+    "new_file_mode",
+    "read_ecgfm_metadata",
     "read_safetensors",
     "read_safetensors_metadata",
     "rounding_error",
@@ -180,16 +194,47 @@ def serialize_safetensors(
     return safetensors.torch.save(dict(tensors), metadata=dict(metadata or {}))
 
 
+def new_file_mode() -> int:
+    """Permissions of a new regular file under the current umask (``mkstemp`` uses 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in its directory, flushed and
+    renamed over it: an interrupted write leaves the previous file (or none), never half of one.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, new_file_mode())
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
+
+
 def write_safetensors(
     state_dict: Mapping[str, torch.Tensor],
     path: str | os.PathLike[str],
     *,
     storage_dtype: str = "float32",
     metadata: Mapping[str, str] | None = None,
-) -> None:
-    """Write a state dict as safetensors, casting floating tensors to ``storage_dtype``."""
+) -> Path:
+    """Write a state dict as safetensors (atomically), floating tensors cast to ``storage_dtype``.
+
+    Returns:
+        The path written.
+    """
     data = serialize_safetensors(storage_tensors(state_dict, storage_dtype), metadata)
-    Path(path).write_bytes(data)
+    return atomic_write_bytes(path, data)
 
 
 def read_safetensors_metadata(path: str | os.PathLike[str]) -> dict[str, str] | None:
@@ -222,6 +267,45 @@ def read_safetensors(
     return tensors, metadata
 
 
+def ecgfm_metadata(
+    metadata: Mapping[str, str] | None, *, path: str | os.PathLike[str], what: str
+) -> dict[str, Any]:
+    """The JSON object under the ``"ecgfm"`` key of a safetensors header (``{}`` without one).
+
+    ecgfm writes ``{"arch": ..., "arch_args": ...}`` (and provenance) for an encoder,
+    ``{"arch": ..., "card": ...}`` in a ``save_pretrained`` directory and
+    ``{"kind": "warm_start", ...}`` for the whole-model file of a training run.
+
+    Raises:
+        WeightsIntegrityError: the key holds something other than a JSON object.
+    """
+    raw = (metadata or {}).get("ecgfm")
+    if raw is None:
+        return {}
+    try:
+        info = json.loads(raw)
+    except json.JSONDecodeError:
+        info = None
+    if not isinstance(info, dict):
+        raise WeightsIntegrityError(
+            f"{what}: {path} has malformed ecgfm metadata (the 'ecgfm' header entry is not a "
+            "JSON object); the file was not written by ecgfm or was modified: obtain it again"
+        )
+    return info
+
+
+def read_ecgfm_metadata(path: str | os.PathLike[str], *, what: str) -> dict[str, Any]:
+    """:func:`ecgfm_metadata` of a file, reading its header only (no tensor is loaded).
+
+    Raises:
+        WeightsIntegrityError: not a readable safetensors file, or malformed metadata.
+    """
+    metadata = read_safetensors_metadata(path)
+    if metadata is None:
+        read_safetensors(path, what=what)  # raises the descriptive error
+    return ecgfm_metadata(metadata, path=path, what=what)
+
+
 def check_storage_dtype(
     state_dict: Mapping[str, torch.Tensor], storage_dtype: str, *, what: str
 ) -> None:
@@ -238,15 +322,37 @@ def check_storage_dtype(
         )
 
 
+_CARD_ADVICE = (
+    "the card's arch/arch_args do not match the file: use the card saved with the weights"
+)
+
+
 def load_state_dict_strict(
-    model: nn.Module, state_dict: Mapping[str, torch.Tensor], *, what: str
+    model: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    *,
+    what: str,
+    advice: str = _CARD_ADVICE,
+    exclude_prefixes: Iterable[str] = (),
 ) -> None:
     """Load ``state_dict`` into ``model`` requiring the exact same keys and shapes.
+
+    Floating tensors are cast to the dtype of the model's tensor they replace (a bfloat16 file
+    loads into a float32 model). Entries of ``model`` under ``exclude_prefixes`` (a frozen
+    teacher rebuilt from its own file) are neither expected nor changed.
+
+    Args:
+        model: the module to fill.
+        state_dict: the weights, e.g. from :func:`read_safetensors`.
+        what: names the weights in the error message (e.g. ``"weights of 'my-model'"``).
+        advice: what the caller should do when the weights do not fit (ends the message).
+        exclude_prefixes: state-dict prefixes of ``model`` to leave alone.
 
     Raises:
         ArchitectureMismatchError: missing or unexpected keys or shape mismatches, listed.
     """
-    own = model.state_dict()
+    prefixes = tuple(exclude_prefixes)
+    own = {k: v for k, v in model.state_dict().items() if not (prefixes and k.startswith(prefixes))}
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
     shapes = sorted(
@@ -261,7 +367,54 @@ def load_state_dict_strict(
                 more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
                 parts.append(f"{label}: {', '.join(items[:5])}{more}")
         raise ArchitectureMismatchError(
-            f"{what}: the weights do not fit the architecture; " + "; ".join(parts) + ". The "
-            "card's arch/arch_args do not match the file: use the card saved with the weights"
+            f"{what}: the file does not fit {_describe(model)} ("
+            + "; ".join(parts)
+            + "); "
+            + advice
         )
-    model.load_state_dict(dict(state_dict), strict=True)
+    model.load_state_dict(dict(state_dict), strict=not prefixes)
+
+
+def _describe(model: nn.Module) -> str:
+    arch = getattr(model, "arch_name", None)
+    args = getattr(model, "arch_args", None)
+    if arch is None:
+        return f"this {type(model).__name__}"
+    return f"{arch}({json.dumps(args, sort_keys=True, default=str)})" if args else str(arch)
+
+
+def load_safetensors_strict(
+    model: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    what: str,
+    advice: str = _CARD_ADVICE,
+    storage_dtype: str | None = None,
+    exclude_prefixes: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Read the safetensors file ``path`` into ``model``, strictly; return its ecgfm metadata.
+
+    The one reader of weight files into a model (``from_pretrained``, ``load_encoder``,
+    ``warm_start``): the file is read on the CPU, its ``ecgfm`` metadata parsed, the
+    architecture it names compared with ``model.arch_name`` (when both exist) and its floating
+    tensors' dtype with ``storage_dtype`` (when given), then :func:`load_state_dict_strict`
+    loads it.
+
+    Raises:
+        WeightsIntegrityError: unreadable file, malformed metadata, another storage dtype.
+        ArchitectureMismatchError: the file names another architecture, or its keys/shapes
+            do not fit ``model``.
+    """
+    state, metadata = read_safetensors(path, what=what)
+    info = ecgfm_metadata(metadata, path=path, what=what)
+    stored_arch, arch = info.get("arch"), getattr(model, "arch_name", None)
+    if arch is not None and stored_arch is not None and stored_arch != arch:
+        raise ArchitectureMismatchError(
+            f"{what}: {path} holds weights of architecture {stored_arch!r}, not {arch!r}"
+        )
+    if storage_dtype is not None:
+        check_storage_dtype(state, storage_dtype, what=what)
+    load_state_dict_strict(
+        model, state, what=what, advice=advice, exclude_prefixes=exclude_prefixes
+    )
+    return info

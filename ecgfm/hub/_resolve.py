@@ -37,10 +37,9 @@ from ecgfm.hub._errors import (
 from ecgfm.hub._hf import REPO_ID_PATTERN, hf_download, parse_hf_id
 from ecgfm.hub._io import (
     bundled_weights_dirs,
-    check_storage_dtype,
     find_bundled_file,
-    load_state_dict_strict,
-    read_safetensors,
+    load_safetensors_strict,
+    read_ecgfm_metadata,
     verify_sha256,
 )
 from ecgfm.hub._model import PretrainedEncoder
@@ -117,19 +116,15 @@ def _load_ecgfm_file(card: PretrainedCard, path: Path, *, verify: bool = True) -
         verify_sha256(path, card.weights.sha256, what=what)
     elif verify:
         logger.warning("%s: %s has no sha256 in its card; integrity not verified", what, path)
-    state, metadata = read_safetensors(path, what=what)
-    try:
-        stored_arch = json.loads(metadata.get("ecgfm", "{}")).get("arch")
-    except (json.JSONDecodeError, AttributeError):
-        raise WeightsIntegrityError(f"{what}: {path} has malformed ecgfm metadata") from None
+    # the architecture the file names is checked before the card's is built from its arguments
+    stored_arch = read_ecgfm_metadata(path, what=what).get("arch")
     if stored_arch is not None and stored_arch != card.arch:
         raise ArchitectureMismatchError(
             f"{what}: {path} holds weights of architecture {stored_arch!r} but the card says "
             f"{card.arch!r}"
         )
-    check_storage_dtype(state, card.weights.storage_dtype, what=what)
     model = _build(card)
-    load_state_dict_strict(model, state, what=what)
+    load_safetensors_strict(model, path, what=what, storage_dtype=card.weights.storage_dtype)
     return model
 
 

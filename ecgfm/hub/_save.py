@@ -121,6 +121,7 @@ def make_card(
         preset = get_preset(preset)
     in_leads = getattr(model, "in_leads", None)
     spec: InputSpec = preset_input_spec(preset, tuple(in_leads) if in_leads else None)
+    _check_preset_fits(spec, model)
     if isinstance(training, str):
         training = TrainingInfo(data=training)
     return PretrainedCard(
@@ -142,6 +143,29 @@ def make_card(
         description=description,
         tags=tuple(tags),
     )
+
+
+def _check_preset_fits(spec: InputSpec, model: nn.Module) -> None:
+    """The preset's windows must be what ``model`` takes: its leads and, for an encoder built
+    for one window length (``default_input_length``), that length.
+
+    Raises:
+        ValueError: naming the preset override that fits the model.
+    """
+    in_leads = getattr(model, "in_leads", None)
+    if in_leads is not None and not set(spec.leads) <= set(in_leads):
+        raise ValueError(
+            f"preset {spec.preset!r} feeds the leads {list(spec.leads)} but the model takes "
+            f"{list(in_leads)}: pass make_card(..., preset=get_preset({spec.preset!r}, "
+            f"leads={tuple(in_leads)!r})) (ecgfm.transforms.presets.get_preset)"
+        )
+    length = getattr(model, "default_input_length", None)
+    if isinstance(length, int) and not isinstance(length, bool) and length != spec.length:
+        raise ValueError(
+            f"preset {spec.preset!r} gives windows of {spec.length} samples but the model was "
+            f"built for {length} (its default_input_length): pass make_card(..., "
+            f"preset=get_preset({spec.preset!r}, length={length}))"
+        )
 
 
 # ------------------------------------------------------------------------------ storage dtype

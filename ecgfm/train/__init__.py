@@ -1,7 +1,9 @@
 """Training utilities behind the reference loops in ``examples/`` (see ``docs/training.md``).
 
 - :mod:`~ecgfm.train.schedule` — :class:`WarmupCosine` learning-rate schedule.
-- :mod:`~ecgfm.train.checkpoint` — atomic, exactly resumable checkpoints; encoder export.
+- :mod:`~ecgfm.train.checkpoint` — atomic, exactly resumable checkpoints; warm starts.
+- :mod:`~ecgfm.train.export` — :class:`EncoderExport`: the trained encoder, written by ``fit``
+  as a ``save_pretrained`` directory.
 - :mod:`~ecgfm.train.ddp` — ``torchrun`` setup (gloo on CPU, nccl on CUDA), DDP.
 - :mod:`~ecgfm.train.sampler` — :class:`StepSampler`: resumable, rank-sharded batches.
 - :mod:`~ecgfm.train.pretrain_data` — PTB-XL + deepfake-ecg records, preprocessed once, cached.
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from ecgfm.train.checkpoint import export_encoder, load_checkpoint, save_checkpoint
     from ecgfm.train.ddp import DistInfo, init_distributed, wrap_ddp
     from ecgfm.train.encoders import load_encoder, state_fingerprint
+    from ecgfm.train.export import EncoderExport
     from ecgfm.train.loop import TrainConfig, fit
     from ecgfm.train.objectives import ContrastiveObjective, HybridObjective, SelfMISObjective
     from ecgfm.train.pretrain_data import DataSources, PretrainData
@@ -37,6 +40,7 @@ __getattr__, __dir__ = attach(
         "ecgfm.train.checkpoint": ["export_encoder", "load_checkpoint", "save_checkpoint"],
         "ecgfm.train.ddp": ["DistInfo", "init_distributed", "wrap_ddp"],
         "ecgfm.train.encoders": ["load_encoder", "state_fingerprint"],
+        "ecgfm.train.export": ["EncoderExport"],
         "ecgfm.train.loop": ["TrainConfig", "fit"],
         "ecgfm.train.objectives": ["ContrastiveObjective", "HybridObjective", "SelfMISObjective"],
         "ecgfm.train.pretrain_data": ["DataSources", "PretrainData"],
@@ -52,6 +56,7 @@ __all__ = [
     "ContrastiveObjective",
     "DataSources",
     "DistInfo",
+    "EncoderExport",
     "HybridObjective",
     "PretrainData",
     "SelfMISObjective",

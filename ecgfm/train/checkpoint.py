@@ -12,9 +12,12 @@ checkpoint intact.
 optimiser state; bf16 by default) for a warm restart in a later session, and :func:`warm_start`
 loads it, or only an encoder, into a new run.
 
-:func:`export_encoder` writes the trained encoder alone as safetensors (optionally bf16/fp16)
-with its architecture in the metadata, the file :func:`ecgfm.train.encoders.load_encoder` and
-the hub's tools read.
+The trained encoder itself is exported as a ``save_pretrained`` directory
+(:class:`ecgfm.train.export.EncoderExport`). :func:`export_encoder`, which wrote it as a bare
+``.safetensors`` file, is deprecated; :func:`ecgfm.train.encoders.load_encoder` keeps reading
+those files.
+
+Every weight file is written and read by :mod:`ecgfm.hub._io` (atomic writes, strict loads).
 """
 
 from __future__ import annotations
@@ -31,6 +34,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecgfm._deprecated import warn_deprecated
+from ecgfm.hub._io import (
+    load_safetensors_strict,
+    load_state_dict_strict,
+    new_file_mode,
+    read_ecgfm_metadata,
+    storage_dtype_name,
+    write_safetensors,
+)
+
 __all__ = [
     "CHECKPOINT_VERSION",
     "atomic_torch_save",
@@ -45,7 +58,6 @@ __all__ = [
 ]
 
 CHECKPOINT_VERSION = 1
-_EXPORT_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -61,11 +73,7 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _umask_mode() -> int:
-    """Permissions of a new regular file under the current umask (mkstemp uses 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+_umask_mode = new_file_mode  # one definition, in ecgfm.hub._io (teacher_cache imports this name)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
@@ -219,35 +227,37 @@ def load_checkpoint(
     return payload
 
 
-def _cast_state(state: Mapping[str, torch.Tensor], dtype: str) -> dict[str, torch.Tensor]:
-    """CPU, contiguous copies of ``state`` with floating tensors cast to ``dtype``."""
-    out = {}
-    for key, value in state.items():
-        t = value.detach().to("cpu")
-        out[key] = (t.to(_EXPORT_DTYPES[dtype]) if t.is_floating_point() else t).contiguous()
-    return out
-
-
-def _save_safetensors(
-    tensors: dict[str, torch.Tensor], info: Mapping[str, Any], path: str | os.PathLike[str]
+def _write_weights(
+    state: Mapping[str, torch.Tensor],
+    info: Mapping[str, Any],
+    path: str | os.PathLike[str],
+    dtype: str,
 ) -> Path:
-    """Write ``tensors`` with ``info`` as the ``"ecgfm"`` JSON metadata, atomically."""
-    import safetensors.torch
+    """Write ``state`` (floating tensors as ``dtype``) with ``info`` as the ``"ecgfm"`` JSON
+    metadata, atomically."""
+    metadata = {"ecgfm": json.dumps(dict(info), default=str)}
+    return write_safetensors(state, path, storage_dtype=dtype, metadata=metadata)
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        safetensors.torch.save_file(
-            tensors, tmp_name, metadata={"ecgfm": json.dumps(dict(info), default=str)}
+
+def write_encoder_file(
+    encoder: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    dtype: str = "float32",
+    metadata: Mapping[str, Any] | None = None,
+) -> Path:
+    """:func:`export_encoder` without its deprecation warning (``fit``'s deprecated
+    ``export=(encoder, filename)`` form)."""
+    dtype = storage_dtype_name(dtype, argument="dtype")
+    arch = getattr(encoder, "arch_name", None)
+    if arch is None:
+        raise ValueError(
+            f"{type(encoder).__name__} has no arch_name; build encoders with "
+            "ecgfm.models.create_model so the file records how to rebuild them"
         )
-        os.chmod(tmp_name, _umask_mode())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return target
+    info = {"arch": arch, "arch_args": dict(getattr(encoder, "arch_args", {}) or {})}
+    info.update(dict(metadata or {}))
+    return _write_weights(encoder.state_dict(), info, path, dtype)
 
 
 def export_encoder(
@@ -257,11 +267,16 @@ def export_encoder(
     dtype: str = "float32",
     metadata: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Save ``encoder``'s weights alone as safetensors, atomically.
+    """Deprecated: save ``encoder``'s weights alone as a bare safetensors file, atomically.
+
+    Use :func:`ecgfm.save_pretrained` (a directory with the card: input contract,
+    preprocessing, provenance, sha256), which :func:`ecgfm.from_pretrained` and
+    :func:`ecgfm.train.encoders.load_encoder` read; :func:`ecgfm.train.loop.fit` writes one at
+    the end of training with ``export=EncoderExport(encoder, preset=...)``. Files written by
+    this function stay readable by ``load_encoder``.
 
     The metadata key ``"ecgfm"`` holds JSON with ``arch`` and ``arch_args`` (from
-    :func:`ecgfm.models.create_model`) plus ``metadata``, so
-    :func:`ecgfm.train.encoders.load_encoder` can rebuild the architecture from the file alone.
+    :func:`ecgfm.models.create_model`) plus ``metadata``.
 
     Args:
         encoder: built by ``create_model`` (it carries ``arch_name`` / ``arch_args``).
@@ -270,18 +285,13 @@ def export_encoder(
             ``"float16"`` (half the size; loading casts back to the model's dtype).
         metadata: extra JSON-able provenance (steps, data, wall-clock...).
     """
-    if dtype not in _EXPORT_DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_EXPORT_DTYPES)}, got {dtype!r}")
-    arch = getattr(encoder, "arch_name", None)
-    if arch is None:
-        raise ValueError(
-            f"{type(encoder).__name__} has no arch_name; build encoders with "
-            "ecgfm.models.create_model so the file records how to rebuild them"
-        )
-    tensors = _cast_state(encoder.state_dict(), dtype)
-    info = {"arch": arch, "arch_args": dict(getattr(encoder, "arch_args", {}) or {})}
-    info.update(dict(metadata or {}))
-    return _save_safetensors(tensors, info, path)
+    warn_deprecated(
+        "ecgfm.train.checkpoint.export_encoder(encoder, path)",
+        "ecgfm.save_pretrained(encoder, directory, card=ecgfm.hub.make_card(encoder, ...)), a "
+        "directory that ecgfm.from_pretrained and load_encoder read (fit(..., "
+        "export=EncoderExport(encoder, preset=...)) writes it at the end of training)",
+    )
+    return write_encoder_file(encoder, path, dtype=dtype, metadata=metadata)
 
 
 WARM_START_NAME = "warm_start.safetensors"
@@ -308,13 +318,12 @@ def export_warm_start(
         exclude_prefixes: frozen parts not to store (e.g. ``"teacher."``).
         metadata: JSON-able provenance.
     """
-    if dtype not in _EXPORT_DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_EXPORT_DTYPES)}, got {dtype!r}")
+    dtype = storage_dtype_name(dtype, argument="dtype")
     if hasattr(model, "module") and isinstance(model.module, nn.Module):
         raise TypeError("export_warm_start expects the bare model; pass ddp_model.module")
-    tensors = _cast_state(trainable_state_dict(model, exclude_prefixes), dtype)
+    state = trainable_state_dict(model, exclude_prefixes)
     info = {"kind": "warm_start", "model": type(model).__name__, **dict(metadata or {})}
-    return _save_safetensors(tensors, info, path)
+    return _write_weights(state, info, path, dtype)
 
 
 def warm_start(
@@ -335,31 +344,20 @@ def warm_start(
     Raises:
         ValueError: weights of another architecture or configuration.
     """
-    import safetensors
-
     from ecgfm.train.encoders import load_encoder
 
     text = os.fspath(source)
     path = Path(text).expanduser()
     if path.suffix == ".safetensors" and path.is_file():
-        with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = dict(f.metadata() or {})
-            kind = json.loads(meta["ecgfm"]).get("kind") if "ecgfm" in meta else None
-            if kind == "warm_start":
-                state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (not a dict)
-        if kind == "warm_start":
-            own = trainable_state_dict(model, exclude_prefixes)
-            missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-            shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-            if missing or unexpected or shapes:
-                raise ValueError(
-                    f"{path} does not fit this {type(model).__name__}: missing {missing[:5]}, "
-                    f"unexpected {unexpected[:5]}, other shapes {shapes[:5]}; use the model, "
-                    "decoder and head arguments of the run that wrote it"
-                )
-            for key, value in model.state_dict().items():
-                if key in state:
-                    value.copy_(state[key].to(value.dtype))
+        what = f"warm start {path}"
+        if read_ecgfm_metadata(path, what=what).get("kind") == "warm_start":
+            load_safetensors_strict(
+                model,
+                path,
+                what=what,
+                advice="use the model, decoder and head arguments of the run that wrote it",
+                exclude_prefixes=exclude_prefixes,
+            )
             return f"warm start: every trainable weight from {path}"
     if encoder is None:
         raise ValueError(
@@ -367,18 +365,16 @@ def warm_start(
             "load it into"
         )
     loaded = load_encoder(text)
-    arch, args = getattr(encoder, "arch_name", None), getattr(encoder, "arch_args", None)
+    arch = getattr(encoder, "arch_name", None)
     if getattr(loaded, "arch_name", None) != arch:
         raise ValueError(
             f"{text} holds a {getattr(loaded, 'arch_name', '?')!r} encoder, this run trains "
             f"{arch!r}; pass the matching --model"
         )
-    own, state = encoder.state_dict(), loaded.state_dict()
-    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if set(own) != set(state) or shapes:
-        raise ValueError(
-            f"{text} ({loaded.arch_args}) does not fit this encoder ({args}): pass the "
-            "--model-args the weights were trained with"
-        )
-    encoder.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    load_state_dict_strict(
+        encoder,
+        loaded.state_dict(),
+        what=f"warm start {text} ({loaded.arch_args})",
+        advice="pass the --model-args the weights were trained with",
+    )
     return f"warm start: encoder from {text}; other weights freshly initialised"

@@ -3,19 +3,23 @@
 :func:`load_encoder` accepts every form of weights ecgfm produces or converts:
 
 - a directory written by :func:`ecgfm.hub.save_pretrained` (``config.json`` +
-  ``model.safetensors``), a registered pretrained name or an ``hf-hub:owner/repo`` id — through
-  :func:`ecgfm.hub.from_pretrained`;
-- a ``.safetensors`` file: the architecture is read from its ``ecgfm`` metadata (written by
-  :func:`ecgfm.train.checkpoint.export_encoder` and ``save_pretrained``), or given as ``arch``
-  for a plain state dict;
+  ``model.safetensors``; what :func:`ecgfm.train.loop.fit` exports as ``<out>/encoder``), its
+  ``model.safetensors`` (read through the directory's card), a registered pretrained name or an
+  ``hf-hub:owner/repo`` id — through :func:`ecgfm.hub.from_pretrained`;
+- a bare ``.safetensors`` file: the architecture is read from its ``ecgfm`` metadata (the
+  ``encoder.safetensors`` / ``student.safetensors`` of earlier releases, written by the
+  deprecated :func:`ecgfm.train.checkpoint.export_encoder`), or given as ``arch`` for a plain
+  state dict;
 - an official ECGFounder ``.pth`` checkpoint, converted by :mod:`ecgfm.convert.ecgfounder`.
+
+Every safetensors file is read and loaded by :func:`ecgfm.hub._io.load_safetensors_strict`,
+the reader of ``from_pretrained``: same strictness (every key and shape), same typed errors.
 
 :func:`state_fingerprint` hashes an encoder's weights (used to key cached teacher embeddings).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,19 +56,18 @@ def strip_head(encoder: nn.Module) -> nn.Module:
 def _from_safetensors(
     path: Path, arch: str | None, arch_args: Mapping[str, Any] | None, fallback_arch: str | None
 ) -> nn.Module:
-    import safetensors
-
+    from ecgfm.hub._io import load_safetensors_strict, read_ecgfm_metadata
     from ecgfm.models import create_model
 
-    with safetensors.safe_open(str(path), framework="pt", device="cpu") as f:
-        meta = dict(f.metadata() or {})
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (not a dict)
-    info: dict[str, Any] = {}
-    if "ecgfm" in meta:
-        try:
-            info = json.loads(meta["ecgfm"])
-        except json.JSONDecodeError:
-            raise ValueError(f"{path}: malformed 'ecgfm' metadata") from None
+    what = f"encoder weights {path}"
+    info = read_ecgfm_metadata(path, what=what)
+    if info.get("kind") == "warm_start":
+        raise ValueError(
+            f"{path} is the warm-start file of a whole {info.get('model', 'pre-training model')} "
+            "(every trainable weight of a run), not an encoder: load the run's encoder "
+            "directory (<out>/encoder) instead, or start a run from this file with "
+            "TrainConfig(init=...) / --init"
+        )
     stored_arch = info.get("arch")
     if arch is not None and stored_arch is not None and arch != stored_arch:
         raise ValueError(f"{path} holds a {stored_arch!r} encoder, not {arch!r}")
@@ -74,19 +77,18 @@ def _from_safetensors(
             f"{path} does not say which architecture it holds; pass the architecture name "
             "(e.g. --teacher-arch net1d_ecgfounder)"
         )
+    stored_args = info.get("arch_args", {})
+    if not isinstance(stored_args, dict):
+        raise ValueError(f"{what}: malformed 'ecgfm' metadata (arch_args is not an object)")
     # arch_args stored by an earlier release may use renamed arguments: upgraded silently
-    kwargs = upgrade_arch_args(info.get("arch_args", {})) if arch_args is None else dict(arch_args)
+    kwargs = upgrade_arch_args(stored_args) if arch_args is None else dict(arch_args)
     model = create_model(arch, **kwargs)
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or shapes:
-        raise ValueError(
-            f"{path} does not fit {arch}({kwargs}): missing {missing[:5]}, unexpected "
-            f"{unexpected[:5]}, other shapes {shapes[:5]}; pass the architecture arguments the "
-            "weights were trained with"
-        )
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+    load_safetensors_strict(
+        model,
+        path,
+        what=what,
+        advice="pass the architecture arguments the weights were trained with",
+    )
     return model
 
 
@@ -133,16 +135,38 @@ def load_encoder(
             ``arch`` is not given (files with metadata use theirs).
 
     Raises:
-        FileNotFoundError: a path that does not exist; ValueError: weights that do not fit.
+        TypeError: ``source`` is not a path or string.
+        FileNotFoundError: a path that does not exist.
+        ValueError: weights that do not fit (:class:`ecgfm.hub.ArchitectureMismatchError`),
+            unreadable or altered files (:class:`ecgfm.hub.WeightsIntegrityError`), or an
+            ``arch`` / ``arch_args`` that the source contradicts.
     """
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            f"source must be a path or a string (directory, registered name, hf-hub: id, "
+            f".safetensors or .pth file), got {type(source).__name__}"
+        )
+    from ecgfm.hub._save import CONFIG_NAME, WEIGHTS_NAME
+
     text = os.fspath(source)
     path = Path(text).expanduser()
+    if path.name == WEIGHTS_NAME and (path.parent / CONFIG_NAME).is_file():
+        path = path.parent  # the weights of a save_pretrained directory: load it with its card
+        text = str(path)
     if path.is_dir() or text.startswith("hf-hub:") or not (path.suffix and path.exists()):
         if not path.is_dir() and path.suffix in (".safetensors", ".pth", ".pt"):
             raise FileNotFoundError(f"no weights file at {path}")
+        if arch_args is not None:
+            raise ValueError(
+                f"arch_args applies to a plain .safetensors state dict; {text} records its "
+                "architecture and arguments in its card: leave arch_args out"
+            )
         from ecgfm.hub import from_pretrained
 
         encoder = from_pretrained(text).encoder
+        loaded = getattr(encoder, "arch_name", None)
+        if arch is not None and loaded != arch:
+            raise ValueError(f"{text} holds a {loaded!r} encoder, not {arch!r}")
     elif path.suffix == ".safetensors":
         encoder = _from_safetensors(path, arch, arch_args, fallback_arch)
     elif path.suffix in (".pth", ".pt"):

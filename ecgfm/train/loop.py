@@ -13,6 +13,9 @@ the rest, identically for every method:
   under ``torchrun``; ``compute_loss`` receives the wrapped model;
 - checkpoints every ``save_every`` steps and at the end (atomic, rank 0), automatic resume from
   ``<out_dir>/checkpoint.pt``;
+- at the end, the trained encoder as a model directory ``<out_dir>/encoder/``
+  (:class:`~ecgfm.train.export.EncoderExport`, written by :func:`ecgfm.save_pretrained`;
+  ``ecgfm.from_pretrained("<out_dir>/encoder")`` loads it) and ``warm_start.safetensors``;
 - JSON-lines log (``<out_dir>/log.jsonl`` and stdout, rank 0): step, loss, learning rate,
   gradient norm, ECGs/s, ECGs seen, wall-clock, and the validation metrics of ``evaluate``
   every ``val_every`` steps.
@@ -39,15 +42,18 @@ from typing import Any, TextIO
 import torch
 from torch import nn
 
+from ecgfm._deprecated import warn_deprecated
+from ecgfm.hub._io import storage_dtype_name
 from ecgfm.train.checkpoint import (
     WARM_START_NAME,
-    export_encoder,
     export_warm_start,
     load_checkpoint,
     save_checkpoint,
     warm_start,
+    write_encoder_file,
 )
 from ecgfm.train.ddp import DistInfo, all_reduce_mean, barrier, unwrap, wrap_ddp
+from ecgfm.train.export import EncoderExport, training_info
 from ecgfm.train.schedule import WarmupCosine
 
 __all__ = ["JsonlLogger", "TrainConfig", "autocast", "fit", "param_groups"]
@@ -67,7 +73,7 @@ class TrainConfig:
     """Optimisation settings of :func:`fit` (the scripts fill it from their CLI flags).
 
     Attributes:
-        out_dir: run directory (checkpoint, log, exported encoder).
+        out_dir: run directory (checkpoint, log, exported encoder directory).
         steps: total optimiser steps.
         lr: peak learning rate; weight_decay, betas, eps: AdamW.
         warmup_steps: linear warm-up; min_lr_ratio: cosine floor / peak.
@@ -201,7 +207,7 @@ def fit(
     info: DistInfo,
     *,
     evaluate: EvalFn | None = None,
-    export: tuple[nn.Module, str] | None = None,
+    export: EncoderExport | tuple[nn.Module, str] | None = None,
     export_dtype: str = "float32",
     exclude_prefixes: Iterable[str] = (),
     run_args: Mapping[str, Any] | None = None,
@@ -218,11 +224,14 @@ def fit(
         config: optimisation settings.
         info: from :func:`~ecgfm.train.ddp.init_distributed`.
         evaluate: ``bare_model -> metrics``, run on rank 0 in eval mode without gradients.
-        export: ``(encoder, filename)``: the encoder to write as safetensors into ``out_dir``
-            at the end (rank 0).
-        export_dtype: storage dtype of the exported encoder. Every run also writes
-            ``warm_start.safetensors`` (all trainable weights in bf16, no optimiser state) for
-            ``config.init`` of a later run.
+        export: an :class:`~ecgfm.train.export.EncoderExport`: at the end (rank 0) its encoder
+            is written to ``<out_dir>/<export.directory>/`` (default ``encoder/``) by
+            :func:`ecgfm.save_pretrained`, with a card carrying the run's provenance; it is
+            checked when ``fit`` starts. The form ``(encoder, filename)``, a bare
+            ``.safetensors`` file in ``out_dir``, is deprecated.
+        export_dtype: storage dtype of the exported weights (``"float32"``, ``"bfloat16"``,
+            ``"float16"``). Every run also writes ``warm_start.safetensors`` (all trainable
+            weights in bf16, no optimiser state) for ``config.init`` of a later run.
         exclude_prefixes: state-dict prefixes left out of checkpoints (a frozen teacher).
         run_args: the run's arguments, stored in the checkpoint and the log.
         params: optimiser parameter groups (default :func:`param_groups`).
@@ -230,11 +239,33 @@ def fit(
     Returns:
         A summary dict (steps, ECGs seen, wall-clock, last loss, last validation metrics).
     """
+    export_dtype = storage_dtype_name(export_dtype, argument="export_dtype")
+    if isinstance(export, tuple):
+        warn_deprecated(
+            "fit(..., export=(encoder, filename))",
+            "fit(..., export=EncoderExport(encoder, preset=...)) (ecgfm.train.export), which "
+            "writes <out_dir>/encoder/, a directory that ecgfm.from_pretrained loads",
+        )
+        if len(export) != 2 or getattr(unwrap(export[0]), "arch_name", None) is None:
+            raise ValueError(
+                "export=(encoder, filename) needs an encoder built by ecgfm.models.create_model "
+                "(it records arch_name); pass export=EncoderExport(encoder, preset=...)"
+            )
+    elif isinstance(export, EncoderExport):
+        export.check(config.out_dir)
+    elif export is not None:
+        raise TypeError(
+            "export must be an ecgfm.train.export.EncoderExport (e.g. "
+            f"EncoderExport(method.encoder, preset=method.preset)) or None, got "
+            f"{type(export).__name__}"
+        )
     run = _Run(model, config, info, params, run_args or {}, tuple(exclude_prefixes))
     try:
         run.resume()
         if run.resumed_from is None and config.init:
-            target = unwrap(export[0]) if export is not None else None
+            encoder = export.encoder if isinstance(export, EncoderExport) else None
+            encoder = export[0] if isinstance(export, tuple) else encoder
+            target = unwrap(encoder) if encoder is not None else None
             note = warm_start(model, target, config.init, exclude_prefixes=run.exclude_prefixes)
             logger.info(note)
             run.warm_started = note
@@ -347,11 +378,33 @@ class _Run:
             )
         barrier()
 
+    def _export(self, export: EncoderExport | tuple[nn.Module, str], dtype: str) -> Path:
+        """Write the trained encoder (rank 0); returns the directory (or deprecated file)."""
+        steps, ecg_seen, wall_s = self.step, int(self.counters["ecg_seen"]), self.counters["wall_s"]
+        if isinstance(export, tuple):
+            encoder, filename = export
+            meta = {"steps": steps, "ecg_seen": ecg_seen, "wall_s": round(wall_s, 1),
+                    "run_args": self.run_args}  # fmt: skip
+            return write_encoder_file(unwrap(encoder), self.out / filename, dtype=dtype,
+                                      metadata=meta)  # fmt: skip
+        training = training_info(
+            steps=steps,
+            ecg_seen=ecg_seen,
+            wall_s=wall_s,
+            world_size=self.info.world_size,
+            device=self.info.device,
+            precision=self.config.precision,
+            run_args=self.run_args,
+        )
+        path = export.save(self.out, training, dtype)
+        logger.info("trained encoder saved to %s (ecgfm.from_pretrained(%r))", path, str(path))
+        return path
+
     def train(
         self,
         compute_loss: LossFn,
         evaluate: EvalFn | None,
-        export: tuple[nn.Module, str] | None,
+        export: EncoderExport | tuple[nn.Module, str] | None,
         export_dtype: str,
     ) -> dict[str, Any]:
         cfg, info, counters = self.config, self.info, self.counters
@@ -419,17 +472,7 @@ class _Run:
                 self._save()
         counters["wall_s"] += time.monotonic() - clock
         if export is not None and info.is_main:
-            encoder, filename = export
-            meta = {
-                "steps": self.step,
-                "ecg_seen": int(counters["ecg_seen"]),
-                "wall_s": round(counters["wall_s"], 1),
-                "run_args": self.run_args,
-            }
-            path = export_encoder(
-                unwrap(encoder), self.out / filename, dtype=export_dtype, metadata=meta
-            )
-            summary["export"] = str(path)
+            summary["export"] = str(self._export(export, export_dtype))
         if info.is_main:
             warm = export_warm_start(
                 self.model,

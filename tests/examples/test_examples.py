@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import ecgfm
 from ecgfm.train.encoders import load_encoder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,6 +121,9 @@ def _check_run(out: Path, steps: int, val_key: str, export: str) -> list[dict]:
     assert (out / "checkpoint.pt").is_file()
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == steps
     load_encoder(out / export)  # the exported encoder rebuilds from the file alone
+    if (out / export).is_dir():  # a save_pretrained directory whose card records the run
+        model = ecgfm.from_pretrained(out / export)
+        assert model.card.training.steps == steps and recs[-1]["export"] == str(out / export)
     return recs
 
 
@@ -127,9 +131,9 @@ def _check_run(out: Path, steps: int, val_key: str, export: str) -> list[dict]:
     ("script", "val_key", "export"),
     [
         ("train_selfmis.py", "val/R@1", "student.safetensors"),
-        ("pretrain_stmem.py", "val/recon_mse", "encoder.safetensors"),
-        ("pretrain_hybrid.py", "val/recon_l1", "encoder.safetensors"),
-        ("pretrain_dualview.py", "val/R@1", "encoder.safetensors"),
+        ("pretrain_stmem.py", "val/recon_mse", "encoder"),
+        ("pretrain_hybrid.py", "val/recon_l1", "encoder"),
+        ("pretrain_dualview.py", "val/R@1", "encoder"),
     ],
 )
 def test_script_trains_and_resumes(

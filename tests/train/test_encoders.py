@@ -10,7 +10,6 @@ import safetensors.torch
 import torch
 
 from ecgfm.models import create_model
-from ecgfm.train.checkpoint import export_encoder
 from ecgfm.train.encoders import build_encoder, load_encoder, state_fingerprint, strip_head
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +48,10 @@ def test_plain_state_dict_needs_an_architecture(tmp_path: Path) -> None:
 
 
 def test_metadata_architecture_wins_over_fallback_and_conflicts_raise(tmp_path: Path) -> None:
-    path = export_encoder(create_model("net1d_small"), tmp_path / "e.safetensors")
+    from ecgfm.train.checkpoint import export_encoder
+
+    with pytest.warns(DeprecationWarning, match="export_encoder"):  # a file of earlier releases
+        path = export_encoder(create_model("net1d_small"), tmp_path / "e.safetensors")
     assert load_encoder(path, fallback_arch="net1d_ecgfounder").arch_name == "net1d_small"
     with pytest.raises(ValueError, match="not 'net1d_ecgfounder'"):
         load_encoder(path, arch="net1d_ecgfounder")

@@ -112,15 +112,16 @@ def test_log_records_validation_and_export(tmp_path: Path) -> None:
         calls.append(1)
         return {"mse": float((m(X) - Y).pow(2).mean())}
 
-    fit(
-        model,
-        _loss_fn(),
-        _config(tmp_path, steps=5, val_every=2, log_every=2),
-        INFO,
-        evaluate=evaluate,
-        export=(model, "enc.safetensors"),
-        run_args={"note": "x"},
-    )
+    with pytest.warns(DeprecationWarning, match=r"export=\(encoder, filename\)"):  # bare file
+        fit(
+            model,
+            _loss_fn(),
+            _config(tmp_path, steps=5, val_every=2, log_every=2),
+            INFO,
+            evaluate=evaluate,
+            export=(model, "enc.safetensors"),
+            run_args={"note": "x"},
+        )
     recs = _records(tmp_path)
     assert recs[0]["event"] == "start" and recs[0]["args"] == {"note": "x"}
     train = [r for r in recs if "lr" in r]
