@@ -27,12 +27,18 @@ import torch
 from ecgfm.methods.selfmis import SelfMISMethod
 from ecgfm.train import args as A
 from ecgfm.train.ddp import cleanup_distributed
+from ecgfm.train.export import EncoderExport
 from ecgfm.train.loop import fit
 from ecgfm.train.objectives import SelfMISObjective
 from ecgfm.train.sampler import StepSampler, derive_seed, step_generator
 from ecgfm.train.teacher_cache import teacher_embeddings
 
 logger = logging.getLogger("train_selfmis")
+
+PAPER = (
+    "Self-alignment learning to improve myocardial infarction detection from single-lead ECG "
+    "(SelfMIS), anonymous authors, under double-blind review (re-implemented by ecgfm)"
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -168,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
         A.train_config(args),
         info,
         evaluate=evaluate if len(val_idx) else None,
-        export=(method.encoder, "student.safetensors"),
+        export=EncoderExport(method.encoder, preset=method.preset, paper=PAPER),
         export_dtype=args.export_dtype,
         exclude_prefixes=(SelfMISObjective.TEACHER_PREFIX,),
         run_args=run_args,

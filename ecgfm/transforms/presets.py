@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -423,12 +422,9 @@ def _canonical_name(name: str) -> str:
         raise UnknownPresetError(
             f"unknown preset {name!r}; {hint}available presets: {', '.join(list_presets())}"
         )
-    warnings.warn(
-        f"preset name {name!r} is deprecated and will stop working in the next release; use "
-        f"{canonical!r}",
-        DeprecationWarning,
-        stacklevel=3,
-    )
+    from ecgfm._deprecated import warn_deprecated
+
+    warn_deprecated(f"preset name {name!r}", repr(canonical))
     return canonical
 
 

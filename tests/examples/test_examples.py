@@ -130,7 +130,7 @@ def _check_run(out: Path, steps: int, val_key: str, export: str) -> list[dict]:
 @pytest.mark.parametrize(
     ("script", "val_key", "export"),
     [
-        ("train_selfmis.py", "val/R@1", "student.safetensors"),
+        ("train_selfmis.py", "val/R@1", "encoder"),
         ("pretrain_stmem.py", "val/recon_mse", "encoder"),
         ("pretrain_hybrid.py", "val/recon_l1", "encoder"),
         ("pretrain_dualview.py", "val/R@1", "encoder"),
@@ -167,7 +167,7 @@ def test_selfmis_with_cmsc_term_logs_both_terms(env: dict, tmp_path: Path) -> No
     assert [r["ecg_seen"] for r in train] == [6, 12]  # 4 SigLIP records + 2 CMSC recordings
     for r in train:  # total = siglip + 0.5 * contrast (float32 scalars, logged as float64)
         assert r["loss"] == pytest.approx(r["siglip"] + 0.5 * r["contrast"], rel=1e-6)
-    load_encoder(out / "student.safetensors")
+    load_encoder(out / "encoder")
 
 
 @pytest.mark.parametrize(
@@ -234,8 +234,8 @@ def test_selfmis_two_gloo_processes_match_one_process(env: dict, tmp_path: Path)
     assert start["world_size"] == 2
     losses = [[r["loss"] for r in _log(d) if "lr" in r] for d in (one, two)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    a = load_encoder(one / "student.safetensors").state_dict()
-    b = load_encoder(two / "student.safetensors").state_dict()
+    a = load_encoder(one / "encoder").state_dict()
+    b = load_encoder(two / "encoder").state_dict()
     assert a.keys() == b.keys()
     # Both runs start from the same seed-0 weights, so a - b is the difference of the two
     # AdamW updates. The gradients differ only by float32 summation order (2 x 2 records and
