@@ -73,6 +73,11 @@ def add_probe_parser(subparsers: Any) -> argparse.ArgumentParser:
         help=f"comma-separated subset of: {', '.join(_BASELINES)}; or none (default: random). "
         "openecg and rr need optional packages: pip install openecg / pip install neurokit2",
     )  # fmt: skip
+    s.add_argument(
+        "--versus", default=None, metavar="NAMES",
+        help="comma-separated other encoders (registered names, model directories) probed on "
+        "the same records, each with its own preset, and compared with the entry (paired)",
+    )  # fmt: skip
     s.add_argument("--seed", type=int, default=0, help="random-weight init and probe seed")
     s.add_argument(
         "--arch-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -114,6 +119,16 @@ def _split_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
             f"{text!r}" + (f" (unknown: {', '.join(bad)})" if bad else "")
         )
     return items
+
+
+def _split_names(text: str | None) -> list[str]:
+    """Names of ``--versus`` (empty entries refused)."""
+    if text is None:
+        return []
+    names = [t.strip() for t in text.split(",")]
+    if not all(names):
+        raise _UsageError(f"--versus: empty name in {text!r}; give names separated by commas")
+    return names
 
 
 def _arch_args(items: list[str]) -> dict[str, Any]:
@@ -193,6 +208,16 @@ def _candidates(
     if "random" in baselines and not args.name.startswith("random:"):
         rnd = random_encoder(arch, seed=args.seed, device=args.device, **arch_args)
         out.append((f"random:{arch} seed {args.seed}", embedded(rnd)))
+    for other in _split_names(args.versus):
+        from ecgfm.hub import from_pretrained
+
+        enc = from_pretrained(other, device=args.device)
+        if tuple(enc.preset.leads or ()) != tuple(data.leads):
+            raise _UsageError(
+                f"--versus {other} takes leads {','.join(enc.preset.leads or ())}, the task was "
+                f"loaded with {','.join(data.leads)}: compare encoders of the same leads"
+            )
+        out.append((other, embedded(enc, preset=enc.preset)))
     if "openecg" in baselines:
         from ecgfm.eval.baseline_openecg import OpenECGEncoder
 

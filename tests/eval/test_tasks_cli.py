@@ -79,6 +79,34 @@ def test_saved_model_is_reported_next_to_its_random_baseline(data_dir, tmp_path,
     assert all(rep["per_class"][c]["auroc"] is None for c in zero)
 
 
+def test_versus_compares_two_encoders_on_the_same_records(data_dir, tmp_path, capsys):
+    first = _saved_tiny_model(tmp_path / "a")
+    model = random_encoder("net1d_small", in_channels=1, seed=8)
+    card = make_card(
+        model, name="tiny-other", preset=get_preset("selfmis", leads=("I",)), license="MIT",
+        paper="none", training="other random weights saved for a test",
+    )  # fmt: skip
+    second = save_pretrained(model, tmp_path / "b", card)
+    code = _probe(
+        str(first), "--task", "ptbxl-mi", "--data-root", str(data_dir / "ptbxl"), "--limit",
+        "10", "--probe", "logistic", "--baselines", "none", "--versus", str(second),
+        "--n-boot", "20", "--no-cache", "--json", str(tmp_path / "o.json"),
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    reports = json.loads((tmp_path / "o.json").read_text())["reports"]
+    assert [r["model"] for r in reports] == [str(first), str(second)]
+    paired = reports[1]["details"]["paired_auroc_vs_entry"]
+    auroc = [r["metrics"]["auroc"]["value"] for r in reports]
+    assert paired["difference"] == pytest.approx(auroc[0] - auroc[1], abs=1e-12)
+    # a 12-lead encoder against a lead-I task, and an empty name: usage errors
+    args = [str(first), "--task", "ptbxl-mi", "--data-root", str(data_dir / "ptbxl"),
+            "--limit", "2", "--no-cache", "--baselines", "none"]  # fmt: skip
+    assert _probe(*args, "--versus", "st-mem-tiny") == 2
+    assert "same leads" in capsys.readouterr().err
+    assert _probe(*args, "--versus", f"{second},") == 2
+    assert "empty name" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_supervised_baseline_from_the_cli(data_dir, tmp_path, capsys):
     directory = _saved_tiny_model(tmp_path / "tiny")
