@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from _catalogue import advice_test, unique_ids_test
 
 from ecgfm.leads import CANONICAL_LEADS, MissingLeadError, select_leads
 from ecgfm.signal import ECGRecord, as_signal, repair_nonfinite
@@ -150,17 +151,10 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_is_large_and_ids_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(ids) >= 30 and len(set(ids)) == len(ids)
+test_catalogue_is_large_and_ids_unique = unique_ids_test(BAD, at_least=30)
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_input_fails_with_advice(
-    call: Callable[[], Any], error: type[BaseException], phrase: str
-) -> None:
-    with pytest.raises(error, match=phrase):
-        call()
+test_bad_input_fails_with_advice = advice_test(BAD)
 
 
 # ----------------------------------------------------------------------------- repairs

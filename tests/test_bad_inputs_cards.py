@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
+from _catalogue import advice_test, unique_ids_test
 
 import ecgfm
 from ecgfm.hub import register_pretrained
@@ -156,9 +156,7 @@ BAD: list[tuple[str, Callable[[Path], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_ids_are_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(set(ids)) == len(ids)
+test_catalogue_ids_are_unique = unique_ids_test(BAD)
 
 
 def test_the_unchanged_spec_builds(tmp_path: Path) -> None:
@@ -166,9 +164,4 @@ def test_the_unchanged_spec_builds(tmp_path: Path) -> None:
     assert [m.model for m in entry.card.metrics][:2] == ["", "random weights (seed 0)"]
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_input_fails_with_advice(
-    tmp_path: Path, call: Callable[[Path], Any], error: type[BaseException], phrase: str
-) -> None:
-    with pytest.raises(error, match=phrase):
-        call(tmp_path)
+test_bad_input_fails_with_advice = advice_test(BAD, tmp_path=True)

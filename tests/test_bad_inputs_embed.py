@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _catalogue import advice_test, unique_ids_test
 
 from ecgfm.data import ArrayDataset
 from ecgfm.hub import PretrainedEncoder, from_pretrained
@@ -165,17 +166,10 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_is_large_and_ids_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(ids) >= 40 and len(set(ids)) == len(ids)
+test_catalogue_is_large_and_ids_unique = unique_ids_test(BAD, at_least=40)
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_input_fails_with_advice(
-    call: Callable[[], Any], error: type[BaseException], phrase: str
-) -> None:
-    with pytest.raises(error, match=phrase):
-        call()
+test_bad_input_fails_with_advice = advice_test(BAD)
 
 
 # (id, call, phrase of the ECGQualityWarning): embedded, and visible without reading logs

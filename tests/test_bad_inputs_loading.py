@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from _catalogue import advice_test, check_cli_case, unique_ids_test
 
 from ecgfm.cli import main
 from ecgfm.convert.ecgfounder import load_ecgfounder
@@ -130,17 +130,7 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_ids_unique() -> None:
-    assert len({c[0] for c in BAD}) == len(BAD)
-    assert len({c[0] for c in BAD_CLI}) == len(BAD_CLI)
-
-
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_input_fails_with_advice(
-    call: Callable[[], Any], error: type[BaseException], phrase: str
-) -> None:
-    with pytest.raises(error, match=phrase):
-        call()
+test_bad_input_fails_with_advice = advice_test(BAD)
 
 
 # --------------------------------------------------------------------------- command line
@@ -194,6 +184,8 @@ BAD_CLI: list[tuple[str, list[str], int, str]] = [
 _PYTHON_ONLY = ("use_bn=", "rename=", "checkpoint_path=", "device=", "list_pretrained",
                 "nan_policy=", "revision=")  # fmt: skip
 
+test_catalogue_ids_unique = unique_ids_test(BAD, BAD_CLI)
+
 
 @pytest.mark.parametrize(
     ("argv", "status", "phrase"), [c[1:] for c in BAD_CLI], ids=[c[0] for c in BAD_CLI]
@@ -218,10 +210,5 @@ def test_bad_cli_input_exits_with_cli_advice(
     }  # fmt: skip
     args = [functools.reduce(lambda a, kv: a.replace("{" + kv[0] + "}", kv[1]),
                              values.items(), arg) for arg in argv]  # fmt: skip
-    assert main(args) == status
-    err = capsys.readouterr().err
-    assert re.search(phrase, err), err
-    assert "Traceback" not in err
-    leaked = [p for p in _PYTHON_ONLY if p in err]
-    assert not leaked, f"Python-only advice {leaked} in CLI output: {err}"
+    check_cli_case(main, args, status, phrase, capsys, forbidden=_PYTHON_ONLY)
     assert not list(tmp_path.glob("o.npy")), "an output was written"

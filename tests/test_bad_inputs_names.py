@@ -4,11 +4,10 @@ naming the argument to keep (the Python API: ``num_classes=``)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-import pytest
+from _catalogue import advice_test, unique_ids_test
 from conftest import FIXTURES
 
 from ecgfm.convert.ecgfounder import load_ecgfounder
@@ -49,16 +48,8 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_ids_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(set(ids)) == len(ids)
+test_catalogue_ids_unique = unique_ids_test(BAD)
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_input_fails_with_advice(
-    call: Callable[[], Any], error: type[BaseException], phrase: str
-) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the old name may warn first
-        with pytest.raises(error, match=phrase):
-            call()
+# the old name may warn DeprecationWarning before it fails
+test_bad_input_fails_with_advice = advice_test(BAD, filterwarnings=["ignore::DeprecationWarning"])

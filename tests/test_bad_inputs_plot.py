@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from _catalogue import advice_test, unique_ids_test
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -155,17 +156,10 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_ids_are_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(ids) >= 40 and len(set(ids)) == len(ids)
+test_catalogue_ids_are_unique = unique_ids_test(BAD, at_least=40)
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_plot_input_fails_with_advice(
-    call: Callable[[], Any], error: type[BaseException], phrase: str
-) -> None:
-    with pytest.raises(error, match=phrase):
-        call()
+test_bad_plot_input_fails_with_advice = advice_test(BAD)
 
 
 def test_plots_accept_what_users_plot() -> None:

@@ -5,10 +5,11 @@ fails with the right error type and a message naming what to pass instead (the P
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-import pytest
+from _catalogue import advice_test, unique_ids_test
 from torch import nn
 
 import ecgfm
@@ -72,16 +73,14 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_ids_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(set(ids)) == len(ids)
+test_catalogue_ids_unique = unique_ids_test(BAD)
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_input_fails_with_advice(
-    call: Callable[[], Any], error: type[BaseException], phrase: str
-) -> None:
+@contextmanager
+def _registers_nothing() -> Iterator[None]:
     before = list_models()
-    with pytest.raises(error, match=phrase):
-        call()
+    yield
     assert list_models() == before  # a failed registration registers nothing
+
+
+test_bad_input_fails_with_advice = advice_test(BAD, guard=_registers_nothing)

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import torch
+from _catalogue import advice_test, unique_ids_test
 from torch import nn
 
 from ecgfm.hub import ArchitectureMismatchError, Metric, PretrainedCard, make_card, save_pretrained
@@ -111,16 +112,14 @@ BAD: list[tuple[str, Callable[[Path], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_ids_are_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(set(ids)) == len(ids)
+test_catalogue_ids_are_unique = unique_ids_test(BAD)
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_input_fails_with_advice(
-    tmp_path: Path, call: Callable[[Path], Any], error: type[BaseException], phrase: str
-) -> None:
-    with pytest.raises(error, match=phrase):
-        call(tmp_path)
+@contextmanager
+def _saves_nothing(tmp_path: Path) -> Iterator[None]:
+    yield
     assert not (tmp_path / "m" / "config.json").exists()  # nothing saved
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp dirs
+
+
+test_bad_input_fails_with_advice = advice_test(BAD, tmp_path=True, guard=_saves_nothing)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 import torch
+from _catalogue import advice_test, unique_ids_test
 
 from ecgfm.losses import PatientContrastiveLoss, SigLIPLoss
 from ecgfm.models import create_model
@@ -75,14 +75,7 @@ BAD: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_ids_are_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(set(ids)) == len(ids)
+test_catalogue_ids_are_unique = unique_ids_test(BAD)
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-def test_bad_input_fails_with_advice(
-    call: Callable[[], Any], error: type[BaseException], phrase: str
-) -> None:
-    with pytest.raises(error, match=phrase):
-        call()
+test_bad_input_fails_with_advice = advice_test(BAD)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import functools
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import safetensors.torch
 import torch
+from _catalogue import advice_test, unique_ids_test
 from torch import nn
 
 from ecgfm.hub import (
@@ -169,17 +170,19 @@ BAD: list[tuple[str, Callable[[Path], Any], type[BaseException], str]] = [
 ]  # fmt: skip
 
 
-def test_catalogue_ids_are_unique() -> None:
-    ids = [case[0] for case in BAD]
-    assert len(set(ids)) == len(ids)
+test_catalogue_ids_are_unique = unique_ids_test(BAD)
 
 
-@pytest.mark.parametrize(("call", "error", "phrase"), [c[1:] for c in BAD], ids=[c[0] for c in BAD])
-@pytest.mark.filterwarnings("ignore:fit\\(\\.\\.\\., export=\\(encoder:DeprecationWarning")
-def test_bad_input_fails_with_advice(
-    tmp_path: Path, call: Callable[[Path], Any], error: type[BaseException], phrase: str
-) -> None:
-    with pytest.raises(error, match=phrase):
-        call(tmp_path)
+@contextmanager
+def _writes_nothing(tmp_path: Path) -> Iterator[None]:
+    yield
     assert not list(tmp_path.rglob("*.safetensors"))  # nothing written
     assert not list(tmp_path.rglob("config.json"))
+
+
+test_bad_input_fails_with_advice = advice_test(
+    BAD,
+    tmp_path=True,
+    filterwarnings=["ignore:fit\\(\\.\\.\\., export=\\(encoder:DeprecationWarning"],
+    guard=_writes_nothing,
+)
