@@ -22,10 +22,10 @@ Every weight file is written and read by :mod:`ecgfm.hub._io` (atomic writes, st
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from torch import nn
 
 from ecgfm._deprecated import warn_deprecated
 from ecgfm.hub._io import (
+    atomic_write_bytes,
     load_safetensors_strict,
     load_state_dict_strict,
     new_file_mode,
@@ -77,20 +78,11 @@ _umask_mode = new_file_mode  # one definition, in ecgfm.hub._io (teacher_cache i
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save(obj, path)`` through a temporary file in the same directory + rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, _umask_mode())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    """``torch.save(obj, path)`` through a temporary file in the same directory + rename
+    (:func:`ecgfm.hub._io.atomic_write_bytes`), then the directory entry is flushed."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    target = atomic_write_bytes(path, buffer.getvalue())
     _fsync_dir(target.parent)
     return target
 
