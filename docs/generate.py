@@ -19,7 +19,11 @@ Outputs:
   ``"directory"`` (a checkpoint kept in artifacts/ that ``ecgfm.from_pretrained(path)`` loads);
 - ``docs/model_zoo.md``;
 - the blocks between ``<!-- begin generated:NAME ... -->`` and ``<!-- end generated:NAME -->``
-  in ``README.md`` (results at a glance) and ``artifacts/paired/README.md`` (paired table).
+  in ``README.md`` (results at a glance) and ``artifacts/paired/README.md`` (paired table);
+- in ``README.md``, ``docs/*.md`` and ``artifacts/*/README.md``, every block whose begin line
+  reads ``<!-- begin generated:NAME reports json=PATH[,PATH...] [model=GLOB[,GLOB...]]
+  [probe=NAME[,NAME...]] [columns=COL[,COL...]] -->``: a table of the reports of those
+  committed probe outputs (:func:`reports_table`), so that no page copies a measured number.
 """
 
 from __future__ import annotations
@@ -28,12 +32,14 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Callable
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cardgen import SHOWS, Entry, SpecError, build_entry, load_shared, select_report
+from cardgen import SHOWS, Entry, SpecError, build_entry, load_shared, read_json, select_report
 
 from ecgfm.hub._bundle import CARD_SUFFIX
 from ecgfm.hub._card import PretrainedCard
@@ -47,7 +53,7 @@ ZOO = "docs/model_zoo.md"
 # checks that they agree; importing _save would import torch).
 FORMAT_VERSION = 1
 BLOCK = re.compile(
-    r"(?P<begin><!-- begin generated:(?P<name>[\w-]+)[^>]*-->\n)(?P<body>.*?)"
+    r"(?P<begin><!-- begin generated:(?P<name>[\w-]+)(?P<args>[^>]*)-->\n)(?P<body>.*?)"
     r"(?P<end><!-- end generated:(?P=name) -->)",
     re.S,
 )
@@ -150,6 +156,92 @@ def paired_table(root: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ci(metric: str) -> Callable[[dict[str, Any]], str]:
+    return lambda r: "{value:.3f} [{low:.3f}, {high:.3f}]".format(**r["metrics"][metric])
+
+
+# column name of a ``reports`` block -> (header, cell of one report)
+REPORT_COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "task": ("task", lambda r: r["task"]),
+    "model": ("model", lambda r: f"`{r['model']}`"),
+    "probe": ("probe", lambda r: r["probe"]),
+    "on": ("evaluated on", lambda r: r["evaluated_on"]),
+    "auroc": ("AUROC [95 % CI]", _ci("auroc")),
+    "auprc": ("AUPRC [95 % CI]", _ci("auprc")),
+    "f1": ("F1 [95 % CI]", _ci("f1")),
+    "paired": (
+        "entry - model [paired 95 % CI]",
+        lambda r: (
+            SHOWS["paired"](r) if "paired_auroc_vs_entry" in r.get("details", {}) else "(entry)"
+        ),
+    ),
+    "per-class": (
+        "per-class AUROC (test positives; -: none)",
+        lambda r: ", ".join(
+            f"{c} {'-' if v['auroc'] is None else format(v['auroc'], '.3f')} ({v['positives']})"
+            for c, v in r["per_class"].items()
+        ),
+    ),
+}
+REPORT_ARGS = {"json", "model", "probe", "columns"}
+
+
+def reports_table(root: Path, args: str, what: str) -> str:
+    """The table of a ``reports`` block: one row per report of the probe outputs it names.
+
+    ``args`` is the begin line after ``reports``: ``json=`` the committed probe outputs
+    (``ecgfm probe ... --json``, comma-separated, rows in this order), ``model=`` globs and
+    ``probe=`` names that select reports (default: all), ``columns=`` names of
+    ``REPORT_COLUMNS`` (default: task, model, probe, on, auroc, auprc, f1).
+    """
+    opts: dict[str, list[str]] = {}
+    for word in args.split():
+        key, sep, value = word.partition("=")
+        if not sep or key not in REPORT_ARGS or not value:
+            raise SpecError(
+                f"{what}: {word!r} in a reports block; write KEY=VALUE[,VALUE...] with KEY one "
+                f"of {sorted(REPORT_ARGS)}"
+            )
+        opts[key] = value.split(",")
+    if "json" not in opts:
+        raise SpecError(f"{what}: a reports block needs json=PATH[,PATH...]")
+    columns = opts.get("columns", ["task", "model", "probe", "on", "auroc", "auprc", "f1"])
+    unknown = [c for c in columns if c not in REPORT_COLUMNS]
+    if unknown:
+        raise SpecError(f"{what}: unknown columns {unknown}; use {sorted(REPORT_COLUMNS)}")
+    lines = [
+        "| " + " | ".join(REPORT_COLUMNS[c][0] for c in columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for rel in opts["json"]:
+        for r in read_json(root, rel, what).get("reports", ()):
+            if "model" in opts and not any(fnmatchcase(r["model"], g) for g in opts["model"]):
+                continue
+            if "probe" in opts and r["probe"] not in opts["probe"]:
+                continue
+            try:
+                cells = [REPORT_COLUMNS[c][1](r) for c in columns]
+            except (KeyError, TypeError) as err:
+                raise SpecError(
+                    f"{what}: a report of {rel} lacks what columns={','.join(columns)} shows "
+                    f"({err!r}); is it an `ecgfm probe ... --json` output?"
+                ) from None
+            lines.append("| " + " | ".join(cells) + " |")
+    if len(lines) == 2:
+        raise SpecError(f"{what}: no report of {opts['json']} matches {args.strip()!r}")
+    return "\n".join(lines) + "\n"
+
+
+def report_blocks(root: Path, text: str, what: str) -> dict[str, str]:
+    """The body of every ``reports`` block of the page ``text``."""
+    blocks = {}
+    for m in BLOCK.finditer(text):
+        kind, _, args = m["args"].strip().partition(" ")
+        if kind == "reports":
+            blocks[m["name"]] = reports_table(root, args, f"{what}, block {m['name']!r}")
+    return blocks
+
+
 # ---- pages ----------------------------------------------------------------------------------
 def _section(card_md: str) -> str:
     """A model card without its YAML front matter, headings shifted one level down (lines
@@ -234,12 +326,19 @@ def outputs(root: Path) -> dict[str, str | None]:
     for old in sorted((root / "weights").glob(f"*{CARD_SUFFIX}")):
         out.setdefault(f"weights/{old.name}", None)
     out[ZOO] = model_zoo(root, entries)
-    pages = {
+    pages: dict[str, dict[str, str]] = {
         "README.md": {"results": summary_table(root, entries, ZOO)},
         "artifacts/paired/README.md": {"paired": paired_table(root)},
     }
-    for rel, blocks in pages.items():
-        out[rel] = fill_blocks((root / rel).read_text(encoding="utf-8"), blocks, rel)
+    scanned = [root / "README.md", *(root / "docs").glob("*.md")]
+    for path in sorted(scanned + list((root / "artifacts").glob("*/README.md"))):
+        rel = str(path.relative_to(root))
+        if rel in out:
+            continue
+        text = path.read_text(encoding="utf-8")
+        blocks = pages.get(rel, {}) | report_blocks(root, text, rel)
+        if blocks:
+            out[rel] = fill_blocks(text, blocks, rel)
     return out
 
 

@@ -1,7 +1,7 @@
 """Every generated file equals what ``python docs/generate.py`` produces from its sources.
 
 The pretrained cards (``weights/*.card.json``), the unregistered checkpoint's ``config.json``,
-``docs/model_zoo.md`` and the generated tables in README.md and artifacts/paired/README.md are
+``docs/model_zoo.md`` and the generated tables in README.md, docs/*.md and artifacts/*/README.md are
 never edited by hand: their only sources are ``docs/card_specs/`` and the committed probe
 outputs, logs and weight files (docs/card_specs/README.md).
 """
@@ -91,3 +91,50 @@ def test_model_zoo_keeps_code_blocks_of_the_cards_intact() -> None:
     assert "\n# or: ecgfm.from_pretrained(" in page
     assert "## or:" not in page
     assert "\n## selfmis-lead1\n" in page and "\n### Metrics\n" in page
+
+
+def _probe_json(tmp_path: Path) -> str:
+    """A copy of a committed probe output under ``tmp_path`` (its path relative to it)."""
+    src = REPO / "artifacts" / "selfmis-dev" / "card" / "probe_ptbxl-superclass.json"
+    (tmp_path / "probe.json").write_text(src.read_text())
+    return "probe.json"
+
+
+def test_reports_block_is_the_table_of_its_json(tmp_path: Path) -> None:
+    """Issue 15: a ``reports`` block in a page is rebuilt from the probe output it names, so a
+    copied number cannot drift from its JSON."""
+    gen = _generator()
+    rel = _probe_json(tmp_path)
+    page = (
+        f"text\n<!-- begin generated:t reports json={rel} model=random:* probe=linear "
+        "columns=probe,auroc,per-class -->\nold\n<!-- end generated:t -->\n"
+    )
+    blocks = gen.report_blocks(tmp_path, page, "page.md")
+    doc = json.loads((tmp_path / rel).read_text())
+    (report,) = [
+        r for r in doc["reports"] if r["model"].startswith("random:") and r["probe"] == "linear"
+    ]
+    auroc = report["metrics"]["auroc"]
+    assert blocks["t"].splitlines()[2] == (
+        f"| linear | {auroc['value']:.3f} [{auroc['low']:.3f}, {auroc['high']:.3f}] | "
+        + ", ".join(
+            f"{c} {v['auroc']:.3f} ({v['positives']})" for c, v in report["per_class"].items()
+        )
+        + " |"
+    )
+    assert len(blocks["t"].splitlines()) == 3  # header, rule, the one matching report
+    filled = gen.fill_blocks(page, blocks, "page.md")
+    assert "old" not in filled and filled.startswith("text\n<!-- begin generated:t reports")
+    auroc["value"] += 0.01  # a new measurement changes the generated page
+    (tmp_path / rel).write_text(json.dumps(doc))
+    assert gen.fill_blocks(page, gen.report_blocks(tmp_path, page, "p"), "p") != filled
+
+
+def test_reports_blocks_of_the_docs_are_generated() -> None:
+    """docs/evaluation.md shows the random-weight lead-I baselines from their JSON."""
+    generated = _generator().outputs(REPO)
+    page = generated["docs/evaluation.md"]
+    assert page is not None and "<!-- begin generated:random-lead1 reports json=" in page
+    doc = json.loads((REPO / "artifacts/selfmis-dev/card/probe_cinc2017.json").read_text())
+    cv = next(r for r in doc["reports"] if r["probe"] == "logistic-cv" and "random" in r["model"])
+    assert "{value:.3f} [{low:.3f}, {high:.3f}]".format(**cv["metrics"]["auroc"]) in page
