@@ -162,6 +162,7 @@ def _ci(metric: str) -> Callable[[dict[str, Any]], str]:
 
 # column name of a ``reports`` block -> (header, cell of one report)
 REPORT_COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
+    "file": ("JSON", lambda r: f"`{r['file']}`"),
     "task": ("task", lambda r: r["task"]),
     "model": ("model", lambda r: f"`{r['model']}`"),
     "probe": ("probe", lambda r: r["probe"]),
@@ -190,7 +191,8 @@ def reports_table(root: Path, args: str, what: str) -> str:
     """The table of a ``reports`` block: one row per report of the probe outputs it names.
 
     ``args`` is the begin line after ``reports``: ``json=`` the committed probe outputs
-    (``ecgfm probe ... --json``, comma-separated, rows in this order), ``model=`` globs and
+    (``ecgfm probe ... --json``, relative to the repository, comma-separated, rows in this
+    order; a report found in several of them is shown once, under the first), ``model=`` globs and
     ``probe=`` names that select reports (default: all), ``columns=`` names of
     ``REPORT_COLUMNS`` (default: task, model, probe, on, auroc, auprc, f1).
     """
@@ -213,8 +215,10 @@ def reports_table(root: Path, args: str, what: str) -> str:
         "| " + " | ".join(REPORT_COLUMNS[c][0] for c in columns) + " |",
         "|" + "---|" * len(columns),
     ]
+    seen: set[str] = set()
     for rel in opts["json"]:
         for r in read_json(root, rel, what).get("reports", ()):
+            r = {**r, "file": rel.rsplit("/", 1)[-1]}
             if "model" in opts and not any(fnmatchcase(r["model"], g) for g in opts["model"]):
                 continue
             if "probe" in opts and r["probe"] not in opts["probe"]:
@@ -226,7 +230,10 @@ def reports_table(root: Path, args: str, what: str) -> str:
                     f"{what}: a report of {rel} lacks what columns={','.join(columns)} shows "
                     f"({err!r}); is it an `ecgfm probe ... --json` output?"
                 ) from None
-            lines.append("| " + " | ".join(cells) + " |")
+            key = json.dumps([r["task"], r["model"], r["probe"], r["metrics"]], sort_keys=True)
+            if key not in seen:  # the same report, kept in two of the files: once
+                seen.add(key)
+                lines.append("| " + " | ".join(cells) + " |")
     if len(lines) == 2:
         raise SpecError(f"{what}: no report of {opts['json']} matches {args.strip()!r}")
     return "\n".join(lines) + "\n"

@@ -138,3 +138,14 @@ def test_reports_blocks_of_the_docs_are_generated() -> None:
     doc = json.loads((REPO / "artifacts/selfmis-dev/card/probe_cinc2017.json").read_text())
     cv = next(r for r in doc["reports"] if r["probe"] == "logistic-cv" and "random" in r["model"])
     assert "{value:.3f} [{low:.3f}, {high:.3f}]".format(**cv["metrics"]["auroc"]) in page
+
+
+def test_reports_block_shows_a_report_kept_in_two_files_once(tmp_path: Path) -> None:
+    gen = _generator()
+    rel = _probe_json(tmp_path)
+    (tmp_path / "copy.json").write_text((tmp_path / rel).read_text())
+    one = gen.reports_table(tmp_path, f"json={rel} columns=file,model,probe", "p")
+    two = gen.reports_table(tmp_path, f"json={rel},copy.json columns=file,model,probe", "p")
+    assert two == one and f"| `{rel}` |" in one and "copy.json" not in one
+    n_reports = len(json.loads((tmp_path / rel).read_text())["reports"])
+    assert len(one.splitlines()) == 2 + n_reports
