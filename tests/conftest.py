@@ -7,7 +7,6 @@ unless ``ECGFM_ALLOW_MISSING_SHARED=1`` is set, in which case they are skipped w
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,20 +17,9 @@ import pytest
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("ECGFM_SHARED", REPO.parent / "shared")).resolve()
-DATA = SHARED / "data"
-FIXTURES = SHARED / "fixtures"
+from _shared import DATA, FIXTURES, REPO, SHARED, require_shared
 
-
-def require_shared(path: Path) -> Path:
-    """Return ``path`` if it exists; otherwise fail (or skip if explicitly allowed)."""
-    if path.exists():
-        return path
-    msg = f"shared data not found at {path} (set ECGFM_SHARED to the shared/ folder)"
-    if os.environ.get("ECGFM_ALLOW_MISSING_SHARED") == "1":
-        pytest.skip(msg)
-    pytest.fail(msg)
+__all__ = ["DATA", "FIXTURES", "REPO", "SHARED", "require_shared"]
 
 
 @pytest.fixture(scope="session")

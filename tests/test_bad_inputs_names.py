@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from _catalogue import advice_test, unique_ids_test
-from conftest import FIXTURES
+from _shared import FIXTURES
 
 from ecgfm.convert.ecgfounder import load_ecgfounder
 from ecgfm.hub import PretrainedCard, pretrained_card

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import safetensors.torch
 import torch
-from conftest import FIXTURES, require_shared
+from _shared import FIXTURES, require_shared
 
 from ecgfm._deprecated import upgrade_arch_args
 from ecgfm.convert.ecgfounder import load_ecgfounder
