@@ -173,7 +173,11 @@ REPORT_COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
     "paired": (
         "entry - model [paired 95 % CI]",
         lambda r: (
-            SHOWS["paired"](r) if "paired_auroc_vs_entry" in r.get("details", {}) else "(entry)"
+            SHOWS["paired"](r)
+            if "paired_auroc_vs_entry" in r.get("details", {})
+            else "(entry)"
+            if r["entry"]
+            else "-"
         ),
     ),
     "per-class": (
@@ -217,8 +221,9 @@ def reports_table(root: Path, args: str, what: str) -> str:
     ]
     seen: set[str] = set()
     for rel in opts["json"]:
-        for r in read_json(root, rel, what).get("reports", ()):
-            r = {**r, "file": rel.rsplit("/", 1)[-1]}
+        doc = read_json(root, rel, what)
+        for r in doc.get("reports", ()):
+            r = {**r, "file": rel.rsplit("/", 1)[-1], "entry": r.get("model") == doc.get("model")}
             if "model" in opts and not any(fnmatchcase(r["model"], g) for g in opts["model"]):
                 continue
             if "probe" in opts and r["probe"] not in opts["probe"]:
