@@ -149,3 +149,14 @@ def test_reports_block_shows_a_report_kept_in_two_files_once(tmp_path: Path) -> 
     assert two == one and f"| `{rel}` |" in one and "copy.json" not in one
     n_reports = len(json.loads((tmp_path / rel).read_text())["reports"])
     assert len(one.splitlines()) == 2 + n_reports
+
+
+def test_reports_block_paired_column_marks_the_entry(tmp_path: Path) -> None:
+    """Without a pairing, the entry's rows say ``(entry)`` and the other models' ``-``."""
+    gen = _generator()
+    rel = _probe_json(tmp_path)  # run with --baselines random, no pairing recorded
+    rows = gen.reports_table(tmp_path, f"json={rel} columns=model,paired", "p").splitlines()[2:]
+    assert rows and all(
+        row.endswith("| (entry) |") == row.startswith("| `selfmis-lead1` |") for row in rows
+    )
+    assert any(row.endswith("| - |") for row in rows)
