@@ -181,7 +181,7 @@ REPORT_COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
         ),
     ),
     "per-class": (
-        "per-class AUROC (test positives; -: none)",
+        "per-class AUROC (positives evaluated; -: none)",
         lambda r: ", ".join(
             f"{c} {'-' if v['auroc'] is None else format(v['auroc'], '.3f')} ({v['positives']})"
             for c, v in r["per_class"].items()
@@ -196,9 +196,9 @@ def reports_table(root: Path, args: str, what: str) -> str:
 
     ``args`` is the begin line after ``reports``: ``json=`` the committed probe outputs
     (``ecgfm probe ... --json``, relative to the repository, comma-separated, rows in this
-    order; a report found in several of them is shown once, under the first), ``model=`` globs and
-    ``probe=`` names that select reports (default: all), ``columns=`` names of
-    ``REPORT_COLUMNS`` (default: task, model, probe, on, auroc, auprc, f1).
+    order; a row whose cells other than ``file`` equal an earlier row's is left out),
+    ``model=`` globs and ``probe=`` names that select reports (default: all), ``columns=``
+    names of ``REPORT_COLUMNS`` (default: task, model, probe, on, auroc, auprc, f1).
     """
     opts: dict[str, list[str]] = {}
     for word in args.split():
@@ -235,8 +235,8 @@ def reports_table(root: Path, args: str, what: str) -> str:
                     f"{what}: a report of {rel} lacks what columns={','.join(columns)} shows "
                     f"({err!r}); is it an `ecgfm probe ... --json` output?"
                 ) from None
-            key = json.dumps([r["task"], r["model"], r["probe"], r["metrics"]], sort_keys=True)
-            if key not in seen:  # the same report, kept in two of the files: once
+            key = "|".join(cell for c, cell in zip(columns, cells, strict=True) if c != "file")
+            if key not in seen:  # the same row of another file (the same report): once
                 seen.add(key)
                 lines.append("| " + " | ".join(cells) + " |")
     if len(lines) == 2:
