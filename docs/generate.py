@@ -196,7 +196,8 @@ def reports_table(root: Path, args: str, what: str) -> str:
 
     ``args`` is the begin line after ``reports``: ``json=`` the committed probe outputs
     (``ecgfm probe ... --json``, relative to the repository, comma-separated, rows in this
-    order; a row whose cells other than ``file`` equal an earlier row's is left out),
+    order; a row whose cells other than ``file`` equal an earlier row's, paired against the
+    same entry, is left out),
     ``model=`` globs and ``probe=`` names that select reports (default: all), ``columns=``
     names of ``REPORT_COLUMNS`` (default: task, model, probe, on, auroc, auprc, f1).
     """
@@ -236,6 +237,8 @@ def reports_table(root: Path, args: str, what: str) -> str:
                     f"({err!r}); is it an `ecgfm probe ... --json` output?"
                 ) from None
             key = "|".join(cell for c, cell in zip(columns, cells, strict=True) if c != "file")
+            if "paired" in columns:  # a difference is against the file's entry
+                key += f"|{doc.get('model')}"
             if key not in seen:  # the same row of another file (the same report): once
                 seen.add(key)
                 lines.append("| " + " | ".join(cells) + " |")

@@ -160,3 +160,20 @@ def test_reports_block_paired_column_marks_the_entry(tmp_path: Path) -> None:
         row.endswith("| (entry) |") == row.startswith("| `selfmis-lead1` |") for row in rows
     )
     assert any(row.endswith("| - |") for row in rows)
+
+
+def test_reports_block_keeps_equal_differences_against_other_entries(tmp_path: Path) -> None:
+    """A paired row repeats when its difference is against another file's entry."""
+    gen = _generator()
+    src = REPO / "artifacts" / "selfmis-v2" / "probe_cinc2017_C.json"
+    doc = json.loads(src.read_text())
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    for r in doc["reports"]:
+        if r["model"] == doc["model"]:
+            r["model"] = "other"
+    doc["model"] = "other"  # the same random-weight reports, paired against another entry
+    (tmp_path / "b.json").write_text(json.dumps(doc))
+    args = "json=a.json,b.json model=random:* columns=model,probe,auroc,paired"
+    rows = gen.reports_table(tmp_path, args, "p").splitlines()[2:]
+    one = gen.reports_table(tmp_path, args.replace(",b.json", ""), "p").splitlines()[2:]
+    assert rows == one + one and len(one) == 3
