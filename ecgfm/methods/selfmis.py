@@ -58,8 +58,10 @@ def _check_number(name: str, value: object, *, minimum: float, strict: bool) -> 
 
 
 class SelfMISMethod:
-    """SelfMIS pre-training (named so as not to clash with the
-    :class:`~ecgfm.models.selfmis.SelfMIS` student/teacher pair it builds).
+    """SelfMIS pre-training: lead-I student aligned to a frozen 12-lead teacher (SigLIP).
+
+    Named ``SelfMISMethod`` so as not to clash with the :class:`~ecgfm.models.selfmis.SelfMIS`
+    student/teacher pair it builds.
 
     Args:
         model: registered architecture of the student (``net1d_ecgfounder_lead1``); it must
