@@ -180,6 +180,25 @@ REPORT_COLUMNS: dict[str, tuple[str, Callable[[dict[str, Any]], str]]] = {
             else "-"
         ),
     ),
+    "better": (
+        "entry better on",
+        lambda r: (
+            f"{100 * r['details']['paired_auroc_vs_entry']['entry_better_fraction']:.1f} %"
+            if "paired_auroc_vs_entry" in r["details"]
+            else ""
+        ),
+    ),
+    "clear": (
+        "clearly (paired CI excludes 0)",
+        lambda r: (
+            ""
+            if "paired_auroc_vs_entry" not in r["details"]
+            else "yes"
+            if r["details"]["paired_auroc_vs_entry"]["low"] > 0
+            or r["details"]["paired_auroc_vs_entry"]["high"] < 0
+            else "no"
+        ),
+    ),
     "per-class": (
         "per-class AUROC (positives evaluated; -: none)",
         lambda r: ", ".join(

@@ -177,3 +177,21 @@ def test_reports_block_keeps_equal_differences_against_other_entries(tmp_path: P
     rows = gen.reports_table(tmp_path, args, "p").splitlines()[2:]
     one = gen.reports_table(tmp_path, args.replace(",b.json", ""), "p").splitlines()[2:]
     assert rows == one + one and len(one) == 3
+
+
+def test_reports_block_better_and_clear_columns() -> None:
+    """``better`` and ``clear`` come from each report's pairing (empty on the entry's rows)."""
+    gen = _generator()
+    rel = "artifacts/baselines/selfmis-lead1_cinc2017.json"
+    rows = gen.reports_table(REPO, f"json={rel} columns=better,clear", "p").splitlines()[2:]
+    doc = json.loads((REPO / rel).read_text())
+    expected = []
+    for r in doc["reports"]:
+        p = r["details"].get("paired_auroc_vs_entry")
+        if p is None:
+            expected.append("|  |  |")
+        else:
+            clear = "yes" if p["low"] > 0 or p["high"] < 0 else "no"
+            expected.append(f"| {100 * p['entry_better_fraction']:.1f} % | {clear} |")
+    # rows equal in both cells are shown once
+    assert rows == list(dict.fromkeys(expected)) and "| yes |" in "".join(rows)
