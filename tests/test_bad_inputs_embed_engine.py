@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 from _catalogue import advice_test, unique_ids_test
+from _models import small_lead1_encoder
 from torch import nn
 
 from ecgfm.eval.embed_cache import embed_task
 from ecgfm.eval.task_base import TaskData
-from ecgfm.hub import EmbeddingEngine, PretrainedEncoder, RecordMeans, from_pretrained, make_card
+from ecgfm.hub import EmbeddingEngine, PretrainedEncoder, RecordMeans, from_pretrained
 from ecgfm.models import create_model
 from ecgfm.transforms.presets import get_preset
 
@@ -26,13 +27,7 @@ FS = 500
 
 @cache
 def _net1d() -> PretrainedEncoder:
-    torch.manual_seed(0)
-    model = create_model("net1d_small", in_channels=1).eval()
-    card = make_card(
-        model, name="net1d-small-bad-inputs", preset=get_preset("selfmis", leads=("I",)),
-        license="MIT", paper="none (test model)", training="random weights",
-    )  # fmt: skip
-    return PretrainedEncoder(model, card)
+    return small_lead1_encoder("net1d-small-bad-inputs")
 
 
 @cache

@@ -15,26 +15,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _models import small_lead1_encoder
 from _tolerance import close_after_reordering, network_reduction_lengths
 
 import ecgfm
-from ecgfm.hub import EmbeddingEngine, PretrainedEncoder, RecordMeans, make_card
-from ecgfm.models import create_model
+from ecgfm.hub import EmbeddingEngine, PretrainedEncoder, RecordMeans
 from ecgfm.models.net1d_inference import Net1DInference
-from ecgfm.transforms.presets import get_preset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
 def net1d_encoder() -> PretrainedEncoder:
-    torch.manual_seed(0)
-    model = create_model("net1d_small", in_channels=1).eval()
-    card = make_card(
-        model, name="net1d-small-engine", preset=get_preset("selfmis", leads=("I",)),
-        license="MIT", paper="none (test model)", training="random weights",
-    )  # fmt: skip
-    return PretrainedEncoder(model, card)
+    return small_lead1_encoder("net1d-small-engine")
 
 
 def _signals(n: int = 3, seconds: float = 15.0) -> np.ndarray:

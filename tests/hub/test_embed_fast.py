@@ -9,22 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _models import small_lead1_encoder
 
-from ecgfm.hub import PretrainedEncoder, make_card
-from ecgfm.models import create_model
+from ecgfm.hub import PretrainedEncoder
 from ecgfm.models.net1d_inference import Net1DInference
-from ecgfm.transforms.presets import get_preset
 
 
 @pytest.fixture
 def net1d_encoder() -> PretrainedEncoder:
-    torch.manual_seed(0)
-    model = create_model("net1d_small", in_channels=1).eval()
-    card = make_card(
-        model, name="net1d-small-test", preset=get_preset("selfmis", leads=("I",)),
-        license="MIT", paper="none (test model)", training="random weights",
-    )  # fmt: skip
-    return PretrainedEncoder(model, card)
+    return small_lead1_encoder("net1d-small-test")
 
 
 def _signals(n: int = 3) -> np.ndarray:
