@@ -6,8 +6,10 @@ Import it as ``from _shared import FIXTURES, require_shared`` (tests/ is on ``sy
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -25,3 +27,12 @@ def require_shared(path: Path) -> Path:
     if os.environ.get("ECGFM_ALLOW_MISSING_SHARED") == "1":
         pytest.skip(msg)
     pytest.fail(msg)
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """Import the script at ``path`` (an example, ``docs/generate.py``) as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

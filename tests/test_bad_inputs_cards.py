@@ -7,7 +7,6 @@ from a wrong spec.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import shutil
 import sys
@@ -17,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from _catalogue import advice_test, unique_ids_test
+from _shared import load_script
 
 import ecgfm
 from ecgfm.hub import register_pretrained
@@ -28,11 +28,8 @@ PROBE = "artifacts/hl-p60/probe_ptbxl-superclass.json"  # entry hl-vit-p60-d2-w5
 
 def _cardgen() -> ModuleType:
     if "cardgen" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("cardgen", REPO / "docs" / "cardgen.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["cardgen"] = module
-        spec.loader.exec_module(module)
+        # one module object: generate.py's `from cardgen import` sees the same SpecError
+        sys.modules["cardgen"] = load_script(REPO / "docs" / "cardgen.py", "cardgen")
     return sys.modules["cardgen"]
 
 

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from _catalogue import advice_test, unique_ids_test
+from _shared import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 JSON = "artifacts/selfmis-dev/card/probe_ptbxl-superclass.json"
 
 
-def _gen() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_generate", REPO / "docs" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GEN = _gen()
+GEN = load_script(REPO / "docs" / "generate.py", "docs_generate")
 
 
 def _table(args: str) -> Any:

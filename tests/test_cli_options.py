@@ -5,7 +5,6 @@ converted cards, ``--version`` and closed pipes."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _shared import load_script
 from _tolerance import close_after_reordering, network_reduction_lengths
 from safetensors.torch import load_file
 
@@ -122,9 +122,7 @@ def test_rename_with_npy_inputs_is_a_usage_error(
 def test_quickstart_uses_the_cli_rename_option() -> None:
     from ecgfm.cli import add_rename_argument
 
-    spec = importlib.util.spec_from_file_location("qs_issue13", REPO / "examples" / "quickstart.py")
-    quickstart = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(quickstart)
+    quickstart = load_script(REPO / "examples" / "quickstart.py", "qs_issue13")
     # one mechanism: the same validation in both (a target that is not a lead is refused)
     with pytest.raises(SystemExit) as info:
         quickstart.main(["--rename", "ECG=Q"])

@@ -8,12 +8,13 @@ outputs, logs and weight files (docs/card_specs/README.md).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+
+from _shared import load_script
 
 import ecgfm
 from ecgfm.hub._bundle import CARD_SUFFIX
@@ -23,11 +24,7 @@ DUALVIEW = REPO / "artifacts" / "dualview-small-cmsc" / "checkpoint"
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_generate", REPO / "docs" / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(REPO / "docs" / "generate.py", "docs_generate")
 
 
 def test_generated_files_are_up_to_date() -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _shared import load_script
 
 import ecgfm
 from ecgfm.data import example_record, read_wfdb
@@ -16,10 +16,7 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
 
 @pytest.fixture(scope="module")
 def quickstart():
-    spec = importlib.util.spec_from_file_location("ecgfm_quickstart", QUICKSTART)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(QUICKSTART, "ecgfm_quickstart")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

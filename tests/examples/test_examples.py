@@ -12,7 +12,6 @@ thread oversubscription on a shared CI machine costs more than it gains.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _shared import load_script
 
 import ecgfm
 from ecgfm.train.encoders import load_encoder
@@ -184,10 +184,7 @@ def test_selfmis_with_cmsc_term_logs_both_terms(env: dict, tmp_path: Path) -> No
 def test_selfmis_cmsc_flags_are_checked(
     flags: list[str], advice: str, capsys: pytest.CaptureFixture
 ) -> None:
-    spec = importlib.util.spec_from_file_location("train_selfmis", EXAMPLES / "train_selfmis.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script(EXAMPLES / "train_selfmis.py", "train_selfmis")
     with pytest.raises(SystemExit) as exc:
         script.parse_args(["--out", "unused", *SELFMIS, *flags])
     assert exc.value.code == 2 and advice in capsys.readouterr().err
