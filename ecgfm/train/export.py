@@ -30,6 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ecgfm.train.ddp import unwrap
+
 __all__ = ["EncoderExport", "training_info"]
 
 _PENDING = "filled in by ecgfm.train.fit when training ends"
@@ -101,7 +103,7 @@ class EncoderExport:
         from ecgfm.transforms.presets import get_preset
 
         preset = get_preset(self.preset) if isinstance(self.preset, str) else self.preset
-        encoder = _bare(self.encoder)
+        encoder = unwrap(self.encoder)
         changes: dict[str, Any] = {}
         leads = getattr(encoder, "in_leads", None)
         if leads is not None and tuple(leads) != preset.leads:
@@ -119,7 +121,7 @@ class EncoderExport:
         """The :class:`~ecgfm.hub.PretrainedCard` of the exported encoder."""
         from ecgfm.hub import make_card
 
-        encoder = _bare(self.encoder)
+        encoder = unwrap(self.encoder)
         description = self.description or (
             f"Encoder exported by ecgfm.train.fit at the end of the training run in "
             f"{Path(out_dir)}. No metrics were measured on it: evaluate it (e.g. `ecgfm probe "
@@ -167,17 +169,12 @@ class EncoderExport:
 
         card = self.card(out_dir, training)
         return save_pretrained(
-            _bare(self.encoder),
+            unwrap(self.encoder),
             self.target(out_dir),
             card,
             storage_dtype=storage_dtype,
             overwrite=True,
         )
-
-
-def _bare(module: nn.Module) -> nn.Module:
-    inner = getattr(module, "module", None)  # a DDP wrapper
-    return inner if isinstance(inner, nn.Module) else module
 
 
 def training_info(

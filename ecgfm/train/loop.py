@@ -263,8 +263,7 @@ def fit(
     try:
         run.resume()
         if run.resumed_from is None and config.init:
-            encoder = export.encoder if isinstance(export, EncoderExport) else None
-            encoder = export[0] if isinstance(export, tuple) else encoder
+            encoder = export.encoder if isinstance(export, EncoderExport) else export and export[0]
             target = unwrap(encoder) if encoder is not None else None
             note = warm_start(model, target, config.init, exclude_prefixes=run.exclude_prefixes)
             logger.info(note)
