@@ -26,6 +26,7 @@ import torch
 from ecgfm.leads import CANONICAL_LEADS, normalize_lead_names, select_leads
 from ecgfm.signal import as_signal, check_fs
 from ecgfm.transforms import functional as Fn
+from ecgfm.transforms.functional._checks import check_positive_int
 from ecgfm.transforms.preprocessing import (
     BandPass,
     Compose,
@@ -125,7 +126,7 @@ class Preset:
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"Preset.name must be a non-empty string, got {self.name!r}")
         object.__setattr__(self, "fs", check_fs(self.fs, name="Preset.fs"))
-        object.__setattr__(self, "length", _positive_int(self.length, "Preset.length"))
+        object.__setattr__(self, "length", check_positive_int(self.length, "Preset.length"))
         if self.leads is not None:
             object.__setattr__(self, "leads", normalize_lead_names(self.leads))
         object.__setattr__(self, "filters", _as_compose(self.filters, "filters"))
@@ -135,13 +136,13 @@ class Preset:
                 f"resample_method must be 'polyphase' or 'fft', got {self.resample_method!r}"
             )
         if self.min_length is not None:
-            value = _positive_int(self.min_length, "Preset.min_length")
+            value = check_positive_int(self.min_length, "Preset.min_length")
             if value > self.length:
                 raise ValueError(
                     f"Preset.min_length ({value}) cannot exceed length ({self.length})"
                 )
             object.__setattr__(self, "min_length", value)
-        object.__setattr__(self, "num_spaced", _positive_int(self.num_spaced, "num_spaced"))
+        object.__setattr__(self, "num_spaced", check_positive_int(self.num_spaced, "num_spaced"))
         if self.nan_policy not in ("raise", "zero"):
             raise ValueError(f"nan_policy must be 'raise' or 'zero', got {self.nan_policy!r}")
         if not isinstance(self.description, str):
@@ -273,14 +274,6 @@ class Preset:
             step = Step.from_config(kwargs[key])
             kwargs[key] = step
         return cls(**kwargs)
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer number of samples, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number of samples, got {value}")
-    return int(value)
 
 
 def _to_output(
