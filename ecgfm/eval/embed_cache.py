@@ -28,10 +28,10 @@ entry is checked against the task's record ids.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -154,18 +154,15 @@ def _load_cached(path: Path, data: TaskData) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def _save(path: Path, emb: np.ndarray, data: TaskData, counts: np.ndarray, meta: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(
-            tmp, embeddings=emb, record_ids=np.asarray(data.record_ids), num_windows=counts,
-            meta=np.asarray(json.dumps(meta)),
-        )  # fmt: skip
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write one cache entry atomically (:func:`ecgfm.hub._io.atomic_write_bytes`)."""
+    from ecgfm.hub._io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    np.savez(
+        buffer, embeddings=emb, record_ids=np.asarray(data.record_ids), num_windows=counts,
+        meta=np.asarray(json.dumps(meta)),
+    )  # fmt: skip
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def embed_task(
