@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The two arms of the SelfMIS + CMSC ablation, from the registered selfmis-lead1 (run C),
-# same seed, same SigLIP batches and crops, same schedule; run from the repository root with
-# ECGFM_CACHE set. Usage: bash artifacts/selfmis-v2/train_arms.sh STEPS cmsc|plain
+# The arms of the SelfMIS ablations, from the registered selfmis-lead1 (run C), same seed,
+# same SigLIP batches and crops, same schedule; run from the repository root with ECGFM_CACHE
+# set. Usage: bash artifacts/selfmis-v2/train_arms.sh STEPS cmsc|plain|rr
+# (rr: session 7, artifacts/selfmis-v3/README.md; it needs the optional neurokit2)
 set -euo pipefail
 steps=$1
 arm=$2
@@ -15,7 +16,9 @@ case $arm in
   cmsc) extra=(--cmsc-weight 1.0 --cinc-root ../shared/data/cinc2017 --cmsc-ptbxl
                --cmsc-batch-size 8 --cmsc-seconds 5) ;;
   plain) extra=() ;;
-  *) echo "arm must be cmsc or plain" >&2; exit 2 ;;
+  rr) extra=(--rr-weight 1.0 --cinc-root ../shared/data/cinc2017 --cmsc-ptbxl
+             --rr-batch-size 8) ;;
+  *) echo "arm must be cmsc, plain or rr" >&2; exit 2 ;;
 esac
 exec python -m torch.distributed.run --nproc_per_node 2 --master_port "$((29500 + ${#arm}))" \
   examples/train_selfmis.py --out "runs/v2/$arm" "${common[@]}" "${extra[@]}"
