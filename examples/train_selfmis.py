@@ -12,6 +12,12 @@ windows of each of ``--cmsc-batch-size`` recordings per step, drawn from the Cin
 recordings of ``--cinc-root`` (unlabelled: their labels are never read into training) and/or
 lead I of the PTB-XL training records (``--cmsc-ptbxl``: their two halves).
 
+Optional RR distillation on the same single-lead recordings (not in the SelfMIS paper either):
+``--rr-weight W`` adds ``W x FeatureRegressionLoss`` of a linear head on the student's
+embedding predicting 21 standardised RR / heart-rate-variability features (R-peaks by the
+optional neurokit2) of one random 10 s window of each of ``--rr-batch-size`` recordings per
+step (ecgfm.train.rr_targets; windows without detectable R-peaks are left out of the term).
+
     python examples/train_selfmis.py --out runs/selfmis --ptbxl-root ../shared/data/ptbxl \
         --teacher path/to/12lead.safetensors --synthetic 2000 --steps 5000 --precision bf16
     torchrun --nproc_per_node 2 examples/train_selfmis.py ...   # DDP (gloo on CPU)
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+import numpy as np
 import torch
 
 from ecgfm.methods.selfmis import SelfMISMethod
@@ -76,14 +83,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--logit-scale", type=float, default=1 / 0.07)
     g.add_argument("--logit-bias", type=float, default=0.0)
     g.add_argument("--learnable-logits", action="store_true", help="learn scale and bias")
-    c = p.add_argument_group("patient-level contrast (CLOCS CMSC) on single-lead recordings")
-    c.add_argument("--cmsc-weight", type=float, default=0.0, help="weight of the term (0: off)")
+    c = p.add_argument_group(
+        "single-lead terms: patient-level contrast (CLOCS CMSC) and RR distillation"
+    )
+    c.add_argument("--cmsc-weight", type=float, default=0.0, help="weight of CMSC (0: off)")
+    c.add_argument("--rr-weight", type=float, default=0.0, help="weight of RR distillation")
+    c.add_argument("--rr-batch-size", type=int, default=16, help="RR windows per rank per step")
+    c.add_argument("--rr-fit-windows", type=int, default=512, help="windows to standardise on")
     c.add_argument("--cinc-root", default=None, help="CinC 2017 folder: unlabelled recordings")
     c.add_argument("--max-cinc", type=int, default=None, help="first N CinC recordings only")
     c.add_argument(
         "--cmsc-ptbxl",
         action="store_true",
-        help="add lead I of the PTB-XL training records (two halves each)",
+        help="add lead I of the PTB-XL training records to the single-lead recordings",
     )
     c.add_argument("--cmsc-batch-size", type=int, default=8, help="recordings per rank per step")
     c.add_argument("--cmsc-seconds", type=float, default=5.0, help="length of each view")
@@ -91,13 +103,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     c.add_argument("--cmsc-dim", type=int, default=128, help="width of the projection head")
     args = p.parse_args(argv)
     uses = args.cinc_root is not None or args.cmsc_ptbxl
-    if args.cmsc_weight < 0 or (args.cmsc_weight > 0) != uses:
+    if args.cmsc_weight < 0 or args.rr_weight < 0:
+        p.error("--cmsc-weight and --rr-weight must be >= 0")
+    if (args.cmsc_weight > 0 or args.rr_weight > 0) != uses:
         p.error(
-            "--cmsc-weight > 0 needs --cinc-root and/or --cmsc-ptbxl, and these need "
-            "--cmsc-weight > 0"
+            "--cmsc-weight > 0 or --rr-weight > 0 needs --cinc-root and/or --cmsc-ptbxl, and "
+            "these need one of the two weights > 0"
         )
     if args.cmsc_batch_size < 1 or args.cmsc_seconds <= 0:
         p.error("--cmsc-batch-size must be >= 1 and --cmsc-seconds > 0")
+    if args.rr_batch_size < 1 or args.rr_fit_windows < 8:
+        p.error("--rr-batch-size must be >= 1 and --rr-fit-windows >= 8")
     if not 0 <= args.crop_samples <= 5000:
         p.error("--crop-samples must be 0 (the whole window) or at most 5000 (10 s at 500 Hz)")
     return args
@@ -114,20 +130,29 @@ def main(argv: list[str] | None = None) -> dict:
         logit_scale=args.logit_scale, logit_bias=args.logit_bias,
         learnable_logits=args.learnable_logits, contrast_weight=args.cmsc_weight,
         contrast_temperature=args.cmsc_temperature, contrast_dim=args.cmsc_dim,
-        contrast_seconds=args.cmsc_seconds, gather_distributed=info.distributed,
+        contrast_seconds=args.cmsc_seconds, rr_weight=args.rr_weight,
+        gather_distributed=info.distributed,
     )  # fmt: skip
     data, train_idx, val_idx = A.load_data(args, method.preset, info)
     objective = method.objective.to(dev)
-    cmsc = None
-    if args.cmsc_weight:
+    cmsc = rr = None
+    if args.cmsc_weight or args.rr_weight:
         ptb = train_idx[[data.sources[i] == "ptbxl" for i in train_idx]]
         if args.cmsc_ptbxl and ptb.size == 0:
             raise SystemExit("--cmsc-ptbxl: no PTB-XL training record; pass --ptbxl-root")
-        cmsc = method.contrast_recordings(
+        single = method.contrast_recordings(
             cinc_root=args.cinc_root, max_cinc=args.max_cinc,
             records=(data, ptb) if args.cmsc_ptbxl else None, cache_dir=args.cache_dir,
             use_cache=not args.no_cache, storage_dtype=args.cache_dtype, is_main=info.is_main,
         )  # fmt: skip
+        cmsc = single if args.cmsc_weight else None
+        if args.rr_weight:
+            recs = single[0]
+            usable = np.flatnonzero(recs.lengths >= method.rr_length)
+            logger.info("RR term: %d of %d recordings are at least one %d-sample window",
+                        usable.size, len(recs), method.rr_length)  # fmt: skip
+            targets = method.rr_targets(recs, usable, sample=args.rr_fit_windows, seed=args.seed)
+            rr = (recs, usable, targets)
     cached = None
     if not args.no_teacher_cache:
         cached = teacher_embeddings(
@@ -142,6 +167,10 @@ def main(argv: list[str] | None = None) -> dict:
         cmsc_sampler = StepSampler(
             len(cmsc[1]), args.cmsc_batch_size, **world, seed=derive_seed(args.seed, 1)
         )
+    if rr is not None:
+        rr_sampler = StepSampler(
+            len(rr[1]), args.rr_batch_size, **world, seed=derive_seed(args.seed, 2)
+        )
 
     def compute_loss(net: torch.nn.Module, step: int) -> tuple[torch.Tensor, dict, int]:
         idx = torch.from_numpy(train_idx)[sampler.indices(step)]
@@ -155,8 +184,19 @@ def main(argv: list[str] | None = None) -> dict:
             kw["views"] = recs.pair_views(pick, method.contrast_length, g)
             kw["view_ids"] = [recs.patient_ids[i] for i in pick]
             n_ecg += len(pick)
+        if rr is not None:
+            recs, usable, targets = rr
+            pick = usable[rr_sampler.indices(step).numpy()]
+            windows = recs.random_windows(
+                pick, method.rr_length, step_generator(args.seed, step, info.rank, stream=2)
+            )
+            kw["rr_windows"] = windows
+            kw["rr_target"], kw["rr_valid"] = targets(windows)
+            n_ecg += len(pick)
         crops = step_generator(args.seed, step, info.rank)
         loss, parts = method.training_loss(net, x, generator=crops, device=dev, **kw)
+        if rr is not None:
+            parts["rr_valid"] = float(kw["rr_valid"].float().mean())
         return loss, parts, n_ecg
 
     def evaluate(net: torch.nn.Module) -> dict[str, float]:
@@ -168,6 +208,10 @@ def main(argv: list[str] | None = None) -> dict:
     if cmsc is not None:
         run_args["cmsc_records"] = cmsc[0].counts()
         run_args["cmsc_pairs"] = cmsc[0].pair_counts(method.contrast_length)
+    if rr is not None:
+        run_args["rr_records"] = rr[0].counts()
+        run_args["rr_usable_records"] = int(rr[1].size)
+        run_args["rr_targets"] = rr[2].state()
     summary = fit(
         objective,
         compute_loss,

@@ -20,6 +20,7 @@ ALLOWED: dict[str, set[str]] = {
     "signal_quality": {"leads"},
     "signal": {"leads", "signal_quality"},
     "distributed": set(),
+    "rhythm": set(),
     "losses": {"distributed"},
     "models": {"leads", "losses"},
     "transforms": {"leads", "signal"},
@@ -28,9 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "convert": {"leads", "models"},
     "hub": {"leads", "signal", "models", "transforms", "convert"},
     "train": {"leads", "signal", "distributed", "losses", "models", "transforms", "data", "hub",
-              "convert"},
+              "convert", "rhythm"},
     "methods": {"leads", "losses", "models", "transforms", "train"},
-    "eval": {"leads", "signal", "models", "transforms", "data", "hub"},
+    "eval": {"leads", "signal", "models", "transforms", "data", "hub", "rhythm"},
     "cli": {"leads", "signal", "data", "hub", "convert", "eval"},
 }  # fmt: skip
 PRIVATE = {"_cache", "_deprecated", "_lazy", "_version", "_interface"}

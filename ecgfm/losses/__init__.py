@@ -4,6 +4,7 @@
 - :class:`InfoNCELoss` — InfoNCE / NT-Xent (sample level).
 - :class:`PatientContrastiveLoss` — CLOCS CMSC / HL patient-level multi-positive InfoNCE.
 - :class:`MaskedReconstructionLoss` — MSE (ST-MEM) or L1 (HL) on masked patches.
+- :class:`FeatureRegressionLoss` — masked MSE of a head's predicted features (RR distillation).
 - :class:`HybridLoss` — HL's reconstruction + patient + sample sum, with its parts.
 
 The contrastive losses accept ``gather_distributed=True`` (see :mod:`ecgfm.distributed`): the
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from ecgfm._lazy import attach
 
 if TYPE_CHECKING:
+    from ecgfm.losses.feature_regression import FeatureRegressionLoss
     from ecgfm.losses.hybrid import HybridLoss, HybridLossOutput
     from ecgfm.losses.infonce import InfoNCELoss
     from ecgfm.losses.masked_reconstruction import MaskedReconstructionLoss
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = attach(
     __name__,
     attributes={
+        "ecgfm.losses.feature_regression": ["FeatureRegressionLoss"],
         "ecgfm.losses.hybrid": ["HybridLoss", "HybridLossOutput"],
         "ecgfm.losses.infonce": ["InfoNCELoss"],
         "ecgfm.losses.masked_reconstruction": ["MaskedReconstructionLoss"],
@@ -34,6 +37,7 @@ __getattr__, __dir__ = attach(
 )
 
 __all__ = [
+    "FeatureRegressionLoss",
     "HybridLoss",
     "HybridLossOutput",
     "InfoNCELoss",

@@ -11,7 +11,10 @@
   deviation that cuts compute);
 - loss: :class:`~ecgfm.losses.SigLIPLoss` with the paper's fixed logit scale 1/0.07 and bias
   0, optionally plus a patient-level contrast of the student on single-lead recordings
-  (CLOCS CMSC, :class:`~ecgfm.losses.PatientContrastiveLoss`; not in the SelfMIS paper);
+  (CLOCS CMSC, :class:`~ecgfm.losses.PatientContrastiveLoss`; not in the SelfMIS paper) and
+  an RR distillation (a linear head predicts 21 standardised RR / heart-rate-variability
+  features of single-lead windows, :mod:`ecgfm.train.rr_targets`, with
+  :class:`~ecgfm.losses.FeatureRegressionLoss`; not in the paper either);
 - objective: :class:`~ecgfm.train.objectives.SelfMISObjective`.
 
 The teacher is frozen and sees un-augmented records, so its embeddings can be computed once
@@ -31,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecgfm.losses.feature_regression import FeatureRegressionLoss
 from ecgfm.losses.patient_contrastive import PatientContrastiveLoss
 from ecgfm.losses.siglip import SELFMIS_TEMPERATURE, SigLIPLoss
 from ecgfm.models.selfmis import SelfMIS
@@ -39,6 +43,7 @@ from ecgfm.train.encoders import build_encoder
 from ecgfm.train.objectives import SelfMISObjective
 from ecgfm.train.pretrain_data import PretrainData
 from ecgfm.train.retrieval import retrieval_recall
+from ecgfm.train.rr_targets import RR_TARGET_NAMES, RRTargets
 from ecgfm.train.single_lead import SingleLeadRecords
 from ecgfm.transforms import functional as Fn
 from ecgfm.transforms.presets import Preset, get_preset
@@ -81,6 +86,8 @@ class SelfMISMethod:
         contrast_weight: weight of the CMSC term on single-lead recordings (0: off).
         contrast_temperature, contrast_dim: its temperature and projection-head width.
         contrast_seconds: length of each of its two views in seconds.
+        rr_weight: weight of the RR-distillation term on single-lead windows of
+            :attr:`preset`'s length (0: off; needs the optional neurokit2).
         gather_distributed: gather embeddings across ranks in both losses (DDP).
 
     Attributes:
@@ -111,6 +118,7 @@ class SelfMISMethod:
         contrast_temperature: float = 0.1,
         contrast_dim: int = 128,
         contrast_seconds: float = 5.0,
+        rr_weight: float = 0.0,
         gather_distributed: bool = False,
     ) -> None:
         self.preset: Preset = get_preset("selfmis")
@@ -130,6 +138,8 @@ class SelfMISMethod:
         self.contrast_length = round(seconds * self.contrast_preset.fs)
         if self.contrast_length < 1:
             raise ValueError(f"contrast_seconds={contrast_seconds!r} is shorter than one sample")
+        self.rr_weight = _check_number("rr_weight", rr_weight, minimum=0.0, strict=False)
+        self.rr_length = int(self.contrast_preset.length)
         if not isinstance(teacher, (str, os.PathLike)):
             raise TypeError(
                 "teacher must be 'random' or the 12-lead teacher's weights (a path or a "
@@ -152,10 +162,10 @@ class SelfMISMethod:
                 f"{list(leads)}; pass model_args with in_channels=1, or compose "
                 "ecgfm.models.selfmis.SelfMIS with your own view by hand"
             )
-        if self.contrast_weight and leads != ("I",):
+        if (self.contrast_weight or self.rr_weight) and leads != ("I",):
             raise ValueError(
-                f"the contrast term's recordings are lead I, but the student takes lead "
-                f"{leads[0]}; use a lead-I student or contrast_weight=0"
+                f"the single-lead terms' recordings are lead I, but the student takes lead "
+                f"{leads[0]}; use a lead-I student or contrast_weight=0 and rr_weight=0"
             )
         self.views = SelfCut(leads[0], derive=True, fs=self.preset.fs, leads=self.teacher.in_leads)
         self.loss = SigLIPLoss(
@@ -169,9 +179,12 @@ class SelfMISMethod:
             self.contrast = PatientContrastiveLoss(
                 contrast_temperature, gather_distributed=gather_distributed
             )
+        self.rr_loss = FeatureRegressionLoss() if self.rr_weight else None
         self.objective = SelfMISObjective(
             self.pair, self.loss, contrast=self.contrast,
             contrast_weight=self.contrast_weight or 1.0, contrast_dim=contrast_dim,
+            regression=self.rr_loss, regression_weight=self.rr_weight or 1.0,
+            regression_dim=len(RR_TARGET_NAMES),
         )  # fmt: skip
 
     def contrast_recordings(
@@ -221,6 +234,27 @@ class SelfMISMethod:
                            counts["too_short"])  # fmt: skip
         return recs, np.flatnonzero(recs.lengths >= self.contrast_length)
 
+    def rr_targets(
+        self,
+        recs: SingleLeadRecords,
+        usable: np.ndarray,
+        *,
+        sample: int = 512,
+        seed: int = 0,
+    ) -> RRTargets:
+        """The RR-distillation targets' standardisation, fitted on ``sample`` random windows
+        of :attr:`rr_length` samples of the recordings ``usable`` of ``recs`` (drawn with
+        ``seed``; no label is read)."""
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 8:
+            raise ValueError(f"sample must be an int >= 8 windows, got {sample!r}")
+        usable = np.asarray(usable, dtype=np.int64)
+        if usable.size == 0:
+            raise ValueError(f"no recording is as long as one {self.rr_length}-sample window")
+        g = torch.Generator().manual_seed(seed)
+        pick = usable[torch.randint(usable.size, (sample,), generator=g).numpy()]
+        windows = recs.random_windows(pick, self.rr_length, g)
+        return RRTargets.fit(windows, self.contrast_preset.fs)
+
     def _check_windows(self, x: object, what: str) -> torch.Tensor:
         leads = len(self.teacher.in_leads)
         if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] != leads:
@@ -251,9 +285,12 @@ class SelfMISMethod:
         generator: torch.Generator | None = None,
         views: tuple[torch.Tensor, torch.Tensor] | None = None,
         view_ids: Any = None,
+        rr_windows: torch.Tensor | None = None,
+        rr_target: torch.Tensor | None = None,
+        rr_valid: torch.Tensor | None = None,
         device: torch.device | str = "cpu",
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Loss of one step and its terms (``{"siglip"[, "contrast"]}``).
+        """Loss of one step and its terms (``{"siglip"[, "contrast"][, "regression"]}``).
 
         Args:
             net: :attr:`objective` or its DDP wrapper.
@@ -265,6 +302,10 @@ class SelfMISMethod:
                 for the CMSC term (``contrast_weight > 0``), e.g. from
                 :meth:`ecgfm.train.single_lead.SingleLeadRecords.pair_views`.
             view_ids: ``(B',)`` patient of each recording (positives share one).
+            rr_windows: ``(B'', 1, rr_length)`` single-lead windows for the RR term
+                (``rr_weight > 0``), e.g. from :meth:`SingleLeadRecords.random_windows`.
+            rr_target, rr_valid: their standardised RR features ``(B'', 21)`` and validity
+                ``(B'',)`` (:meth:`rr_targets` called on ``rr_windows``).
             device: the model's device.
         """
         student = self.student_view(x, generator=generator)
@@ -290,6 +331,16 @@ class SelfMISMethod:
                     "contrast_weight > 0 or leave views out"
                 )
             kw.update(views=(views[0].to(device), views[1].to(device)), view_ids=view_ids)
+        if rr_windows is not None:
+            if self.rr_loss is None:
+                raise ValueError(
+                    "rr_windows given but the method has no RR term; build it with "
+                    "rr_weight > 0 or leave rr_windows out"
+                )
+            if rr_target is None or rr_valid is None:
+                raise ValueError("rr_windows need rr_target and rr_valid (RRTargets(rr_windows))")
+            kw.update(regression_x=rr_windows.to(device), regression_target=rr_target.to(device),
+                      regression_valid=rr_valid.to(device))  # fmt: skip
         loss, parts = net(student.to(device), **kw)
         return loss, {k: float(v) for k, v in parts.items()}
 

@@ -8,7 +8,8 @@ uncertainty weights) live inside it as well, so DDP keeps them identical on ever
 
 - :class:`SelfMISObjective` — SigLIP alignment of a student with a frozen teacher, from the
   teacher input or from cached teacher embeddings, optionally plus a two-view contrastive
-  term on the student (CLOCS CMSC on single-lead recordings).
+  term on the student (CLOCS CMSC on single-lead recordings) and a feature-regression term
+  (a linear head of the student predicts features of its input, e.g. RR intervals).
 - :class:`HybridObjective` — HL: masked reconstruction + patient- and sample-level InfoNCE.
 - :class:`ContrastiveObjective` — an encoder, an optional projection head and a two-view loss
   (Dual-View with InfoNCE).
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecgfm.losses import HybridLoss, PatientContrastiveLoss, SigLIPLoss
+from ecgfm.losses import FeatureRegressionLoss, HybridLoss, PatientContrastiveLoss, SigLIPLoss
 from ecgfm.models.hl_vit import HLPretrain
 from ecgfm.models.selfmis import SelfMIS
 
@@ -41,12 +42,17 @@ def projection_head(in_dim: int, out_dim: int, hidden_dim: int | None = None) ->
 class SelfMISObjective(nn.Module):
     """SelfMIS loss module around a :class:`~ecgfm.models.selfmis.SelfMIS` pair.
 
-    ``forward(student_x, teacher_x=None, teacher_emb=None, views=None, view_ids=None)``
-    returns ``(total, parts)``: the SigLIP loss of the projected student embeddings against
+    ``forward(student_x, teacher_x=None, teacher_emb=None, views=None, view_ids=None,
+    regression_x=None, regression_target=None, regression_valid=None)`` returns
+    ``(total, parts)``: the SigLIP loss of the projected student embeddings against
     the projected teacher embeddings of the same records, plus, when the objective has a
     ``contrast`` term and ``views`` are given, ``contrast_weight`` times a two-view
-    contrastive loss of the student (CLOCS CMSC: two windows of one recording are positives).
-    ``parts`` holds the detached terms (``"siglip"``, ``"contrast"``).
+    contrastive loss of the student (CLOCS CMSC: two windows of one recording are positives),
+    plus, when it has a ``regression`` term and ``regression_x (B'', C_student, T'')`` is
+    given, ``regression_weight`` times that loss of a **linear** head on the student's
+    embedding against ``regression_target (B'', F)`` (rows where ``regression_valid`` is
+    False do not count). ``parts`` holds the detached terms (``"siglip"``, ``"contrast"``,
+    ``"regression"``).
 
     Pass either the teacher input ``teacher_x (B, 12, T)`` (the frozen teacher runs under
     ``no_grad``) or precomputed ``teacher_emb (B, D_teacher)`` (raw teacher embeddings, before
@@ -63,6 +69,10 @@ class SelfMISObjective(nn.Module):
             :func:`projection_head` of width ``contrast_dim``.
         contrast_weight: weight of the contrastive term (> 0).
         contrast_dim: output width of the contrastive projection head.
+        regression: optional :class:`~ecgfm.losses.FeatureRegressionLoss` of the student's
+            linear head ``regression_head`` (``num_features -> regression_dim``).
+        regression_weight: weight of the regression term (> 0).
+        regression_dim: number of regressed features (required with ``regression``).
 
     Checkpoints should exclude :attr:`TEACHER_PREFIX` (the teacher is rebuilt from its source).
     """
@@ -77,6 +87,9 @@ class SelfMISObjective(nn.Module):
         contrast: nn.Module | None = None,
         contrast_weight: float = 1.0,
         contrast_dim: int = 128,
+        regression: FeatureRegressionLoss | None = None,
+        regression_weight: float = 1.0,
+        regression_dim: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(pair, SelfMIS):
@@ -95,6 +108,25 @@ class SelfMISObjective(nn.Module):
             width = int(pair.student.num_features)
             self.contrast_head = projection_head(width, contrast_dim)
         self.contrast_weight = float(contrast_weight)
+        self.regression = regression
+        self.regression_head: nn.Module | None = None
+        if regression is not None:
+            if not isinstance(regression, FeatureRegressionLoss):
+                raise TypeError(
+                    f"regression must be a FeatureRegressionLoss, got {type(regression).__name__}"
+                )
+            if not (isinstance(regression_weight, (int, float)) and regression_weight > 0):
+                raise ValueError(f"regression_weight must be > 0, got {regression_weight!r}")
+            if isinstance(regression_dim, bool) or not isinstance(regression_dim, int) or (
+                regression_dim < 1
+            ):  # fmt: skip
+                raise ValueError(
+                    f"regression_dim must be an int >= 1 (the number of target features), got "
+                    f"{regression_dim!r}"
+                )
+            # linear on purpose: what it reads must be linearly readable from the embedding
+            self.regression_head = nn.Linear(int(pair.student.num_features), regression_dim)
+        self.regression_weight = float(regression_weight)
 
     def embed_student(self, student_x: torch.Tensor) -> torch.Tensor:
         """Projected student embeddings ``(B, D)`` (the retrieval queries)."""
@@ -125,6 +157,9 @@ class SelfMISObjective(nn.Module):
         teacher_emb: torch.Tensor | None = None,
         views: tuple[torch.Tensor, torch.Tensor] | None = None,
         view_ids: Any = None,
+        regression_x: torch.Tensor | None = None,
+        regression_target: torch.Tensor | None = None,
+        regression_valid: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if (teacher_x is None) == (teacher_emb is None):
             raise ValueError("pass exactly one of teacher_x and teacher_emb")
@@ -138,11 +173,35 @@ class SelfMISObjective(nn.Module):
             )
         siglip = self.loss(self.embed_student(student_x), self.embed_teacher(teacher_emb))
         parts = {"siglip": siglip.detach()}
-        if views is None:
-            return siglip, parts
-        contrast = self._contrast(views, view_ids)
-        parts["contrast"] = contrast.detach()
-        return siglip + self.contrast_weight * contrast, parts
+        total = siglip
+        if views is not None:
+            contrast = self._contrast(views, view_ids)
+            parts["contrast"] = contrast.detach()
+            total = total + self.contrast_weight * contrast
+        if regression_x is not None:
+            regression = self._regression(regression_x, regression_target, regression_valid)
+            parts["regression"] = regression.detach()
+            total = total + self.regression_weight * regression
+        elif regression_target is not None or regression_valid is not None:
+            raise ValueError("regression_target/regression_valid given without regression_x")
+        return total, parts
+
+    def predict_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The regression head's predictions ``(B, regression_dim)`` for student inputs ``x``."""
+        if self.regression_head is None:
+            raise ValueError("the objective has no regression term (regression=...)")
+        return self.regression_head(self.pair.student.forward_embedding(x))
+
+    def _regression(
+        self, x: torch.Tensor, target: torch.Tensor | None, valid: torch.Tensor | None
+    ) -> torch.Tensor:
+        if self.regression is None or self.regression_head is None:
+            raise ValueError(
+                "regression_x given but the objective has no regression term (regression=...)"
+            )
+        if target is None:
+            raise ValueError("regression_x needs regression_target (B, regression_dim)")
+        return self.regression(self.predict_features(x), target, valid)
 
 
 class HybridObjective(nn.Module):

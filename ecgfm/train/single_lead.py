@@ -1,4 +1,5 @@
-"""Single-lead recordings of any length, for a patient-level contrastive term (CLOCS CMSC).
+"""Single-lead recordings of any length, for SelfMIS's single-lead terms: the patient-level
+contrast (CLOCS CMSC) and the RR distillation.
 
 :class:`SingleLeadRecords` holds lead-I recordings of different lengths brought to a
 single-lead preset **once** (lead selection, resampling, the preset's whole-record filters; not
@@ -19,7 +20,8 @@ give two **non-overlapping** windows at random positions (exactly the two halves
 of two windows); recordings of one to two windows give their first and last window, which
 overlap by ``2 * length - T`` samples; shorter recordings cannot give a pair
 (:meth:`SingleLeadRecords.pair_counts` counts the three kinds). Each view then gets the
-preset's per-window normalisation.
+preset's per-window normalisation. :meth:`SingleLeadRecords.random_windows` cuts one window of
+each requested record at a random position (the RR-distillation term).
 """
 
 from __future__ import annotations
@@ -306,12 +308,39 @@ class SingleLeadRecords:
                 starts.reverse()
             for v, s in zip(views, starts, strict=True):
                 v.append(np.asarray(self.signals[lo + s : lo + s + length], dtype=np.float32))
+        return self._normalised(views[0], length), self._normalised(views[1], length)
+
+    def random_windows(
+        self,
+        index: torch.Tensor | Sequence[int] | np.ndarray,
+        length: int,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """One normalised window ``(B, 1, length)`` of each recording of ``index``, at a
+        uniform random position drawn with ``generator`` (e.g. the windows of the
+        RR-distillation term)."""
+        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1).tolist()
+        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+            raise ValueError(f"length must be a positive int, got {length!r}")
         out = []
-        for v in views:
-            x = torch.from_numpy(np.stack(v))[:, None] if v else torch.empty(0, 1, length)
-            y, _, _ = self.preset.normalize(x, self.preset.fs, ("I",))
-            out.append(torch.as_tensor(y, dtype=torch.float32).contiguous())
-        return out[0], out[1]
+        for i in idx:
+            if not 0 <= i < len(self):
+                raise IndexError(f"record index {i} out of range for {len(self)} recordings")
+            lo, n = int(self.offsets[i]), int(self.offsets[i + 1] - self.offsets[i])
+            if n < length:
+                raise ValueError(
+                    f"recording {self.record_ids[i]} has {n} samples, fewer than one "
+                    f"{length}-sample window; leave it out (lengths >= length)"
+                )
+            s = int(torch.randint(n - length + 1, (), generator=generator))
+            out.append(np.asarray(self.signals[lo + s : lo + s + length], dtype=np.float32))
+        return self._normalised(out, length)
+
+    def _normalised(self, windows: list[np.ndarray], length: int) -> torch.Tensor:
+        """The preset's per-window normalisation of raw windows, ``(B, 1, length)``."""
+        x = torch.from_numpy(np.stack(windows))[:, None] if windows else torch.empty(0, 1, length)
+        y, _, _ = self.preset.normalize(x, self.preset.fs, ("I",))
+        return torch.as_tensor(y, dtype=torch.float32).contiguous()
 
 
 def _preprocess_cinc(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ecgfm.losses import HybridLoss, InfoNCELoss, PatientContrastiveLoss, SigLIPLoss
+from ecgfm.losses import (
+    FeatureRegressionLoss,
+    HybridLoss,
+    InfoNCELoss,
+    PatientContrastiveLoss,
+    SigLIPLoss,
+)
 from ecgfm.models import create_model
 from ecgfm.models.hl_vit import HLPretrain
 from ecgfm.models.selfmis import SelfMIS
@@ -139,3 +145,52 @@ def test_hybrid_objective_is_the_weighted_sum_of_its_parts() -> None:
     assert enc.patch_embed.weight.grad is not None and model.projector[0].weight.grad is not None
     with pytest.raises(TypeError):
         HybridObjective(enc, HybridLoss())  # type: ignore[arg-type]
+
+
+def _with_regression(weight: float, dim: int = 5) -> SelfMISObjective:
+    base = _selfmis()
+    return SelfMISObjective(
+        base.pair, base.loss, regression=FeatureRegressionLoss(), regression_weight=weight,
+        regression_dim=dim,
+    )  # fmt: skip
+
+
+def test_regression_term_adds_the_weighted_masked_mse_of_a_linear_head() -> None:
+    obj = _with_regression(0.25)
+    assert isinstance(obj.regression_head, torch.nn.Linear)  # linear: the probe's reading
+    assert obj.regression_head.out_features == 5
+    g = torch.Generator().manual_seed(3)
+    x, r = torch.randn(4, 12, 600, generator=g), torch.randn(3, 1, 500, generator=g)
+    target = torch.randn(3, 5, generator=g)
+    valid = torch.tensor([True, False, True])
+    target[1] = float("nan")  # an invalid row's undefined targets do not count
+    s = obj.pair.cut_student_view(x)
+    siglip, _ = obj(s, teacher_x=x)
+    total, parts = obj(s, teacher_x=x, regression_x=r, regression_target=target,
+                       regression_valid=valid)  # fmt: skip
+    pred = obj.regression_head(obj.pair.student.forward_embedding(r))
+    want = ((pred[valid] - target[valid]) ** 2).mean()
+    torch.testing.assert_close(parts["regression"], want.detach())
+    torch.testing.assert_close(total, siglip + 0.25 * want)
+    assert set(parts) == {"siglip", "regression"}
+    total.backward()
+    assert obj.regression_head.weight.grad is not None
+    assert all(p.grad is None for p in obj.pair.teacher.parameters())
+
+
+def test_regression_term_bad_uses_are_refused() -> None:
+    x, r = torch.randn(2, 12, 600), torch.randn(2, 1, 300)
+    s = _selfmis().pair.cut_student_view(x)
+    with pytest.raises(ValueError, match="regression="):
+        _selfmis()(s, teacher_x=x, regression_x=r, regression_target=torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="needs regression_target"):
+        _with_regression(1.0)(s, teacher_x=x, regression_x=r)
+    with pytest.raises(ValueError, match="without regression_x"):
+        _with_regression(1.0)(s, teacher_x=x, regression_target=torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="head's width"):
+        _with_regression(1.0, dim=4)(s, teacher_x=x, regression_x=r,
+                                     regression_target=torch.zeros(2, 5))  # fmt: skip
+    with pytest.raises(ValueError, match="regression_weight"):
+        _with_regression(0.0)
+    with pytest.raises(ValueError, match="regression_dim"):
+        _with_regression(1.0, dim=0)

@@ -122,3 +122,34 @@ def test_cinc_recordings_are_preprocessed_whole_and_cached_without_labels(
     first = SingleLeadRecords.from_cinc2017(root, PRESET, max_records=1, use_cache=False)
     assert len(first) == 1 and first.cache_path is None
     np.testing.assert_array_equal(first.signals, recs.signals[: recs.offsets[1]])
+
+
+def test_random_windows_lie_inside_their_recording_and_cover_it() -> None:
+    length = 40
+    recs = _ramp([100, 40, 65])
+    g = torch.Generator().manual_seed(0)
+    starts: dict[int, set[int]] = {0: set(), 1: set(), 2: set()}
+    for _ in range(250):  # seeded: 26 positions, each drawn with p = 1/26 per call
+        w = recs.random_windows([0, 1, 2], length, g)
+        assert w.shape == (3, 1, length) and w.dtype == torch.float32
+        for i in range(3):
+            lo, hi = int(recs.offsets[i]), int(recs.offsets[i + 1])
+            a = int(w[i, 0, 0])
+            assert lo <= a and a + length <= hi  # inside recording i, contiguous
+            torch.testing.assert_close(w[i, 0], a + torch.arange(length, dtype=torch.float32))
+            starts[i].add(a - lo)
+    assert starts[1] == {0}  # exactly one window long: its only window
+    assert starts[2] == set(range(26))  # every start position 0..n-length is drawn
+    assert len(starts[0]) > 30
+    with pytest.raises(ValueError, match="fewer than one"):
+        recs.random_windows([1], 41, g)
+    with pytest.raises(IndexError, match="out of range"):
+        recs.random_windows([3], 10, g)
+
+
+def test_random_windows_get_the_presets_normalisation() -> None:
+    x = np.random.default_rng(1).normal(3.0, 2.0, 600).astype(np.float32)
+    recs = SingleLeadRecords(x, np.array([0, 600]), ["a"], ["a"], ["t"], PRESET)
+    w = recs.random_windows([0, 0], 300, torch.Generator().manual_seed(0))
+    for row in w[:, 0]:  # the selfmis preset z-scores each window
+        assert abs(float(row.mean())) < 1e-5 and abs(float(row.std(unbiased=False)) - 1) < 1e-4
