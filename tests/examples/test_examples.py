@@ -12,6 +12,7 @@ thread oversubscription on a shared CI machine costs more than it gains.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from ecgfm.train.encoders import load_encoder
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("ECGFM_SHARED", REPO.parent / "shared"))
+HAVE_NK = importlib.util.find_spec("neurokit2") is not None
 PTBXL = SHARED / "data" / "ptbxl"
 EXAMPLES = REPO / "examples"
 _TIMEOUT = 300
@@ -170,11 +172,39 @@ def test_selfmis_with_cmsc_term_logs_both_terms(env: dict, tmp_path: Path) -> No
     load_encoder(out / "encoder")
 
 
+@pytest.mark.skipif(not HAVE_NK, reason="neurokit2 is not installed (optional)")
+def test_selfmis_with_rr_term_logs_both_terms(env: dict, tmp_path: Path) -> None:
+    """SelfMIS + RR distillation on 3 CinC 2017 recordings (one under 10 s, left out)."""
+    out = tmp_path / "rr"
+    rr = ["--rr-weight", "0.5", "--cinc-root", str(SHARED / "data" / "cinc2017")]
+    rr += ["--max-cinc", "3", "--rr-batch-size", "2", "--rr-fit-windows", "8"]
+    script = str(EXAMPLES / "train_selfmis.py")
+    _run([sys.executable, script, "--out", str(out), *DATA, *TINY[script.split("/")[-1]], *rr,
+          "--steps", "2"], env)  # fmt: skip
+    recs = _log(out)
+    start = recs[0]["args"]
+    assert start["rr_records"] == {"cinc2017": 3} and start["rr_usable_records"] == 2
+    state = start["rr_targets"]
+    assert len(state["names"]) == len(state["center"]) == len(state["scale"]) == 21
+    train = [r for r in recs if "lr" in r]
+    assert [r["ecg_seen"] for r in train] == [6, 12]  # 4 SigLIP records + 2 RR windows
+    for r in train:  # total = siglip + 0.5 * regression (float32 scalars, logged as float64)
+        assert r["loss"] == pytest.approx(r["siglip"] + 0.5 * r["regression"], rel=1e-6)
+        assert 0.0 <= r["rr_valid"] <= 1.0
+    load_encoder(out / "encoder")
+
+
 @pytest.mark.parametrize(
     ("flags", "advice"),
     [
-        (["--cmsc-weight", "1"], "--cmsc-weight > 0 needs --cinc-root and/or --cmsc-ptbxl"),
-        (["--cmsc-ptbxl"], "and these need --cmsc-weight > 0"),
+        (["--cmsc-weight", "1"], "--cmsc-weight > 0 or --rr-weight > 0 needs --cinc-root"),
+        (["--rr-weight", "1"], "--cmsc-weight > 0 or --rr-weight > 0 needs --cinc-root"),
+        (["--cmsc-ptbxl"], "these need one of the two weights > 0"),
+        (["--rr-weight", "-1", "--cmsc-ptbxl"], "--rr-weight must be >= 0"),
+        (["--rr-weight", "1", "--cmsc-ptbxl", "--rr-batch-size", "0"],
+         "--rr-batch-size must be >= 1"),
+        (["--rr-weight", "1", "--cmsc-ptbxl", "--rr-fit-windows", "7"],
+         "--rr-fit-windows >= 8"),
         (["--cmsc-weight", "1", "--cmsc-ptbxl", "--cmsc-batch-size", "0"],
          "--cmsc-batch-size must be >= 1"),
         (["--crop-samples", "5001"], "--crop-samples must be 0"),

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from ecgfm.losses import PatientContrastiveLoss, SigLIPLoss
+from ecgfm.losses import FeatureRegressionLoss, PatientContrastiveLoss, SigLIPLoss
 from ecgfm.methods import SelfMISMethod
 from ecgfm.models.selfmis import SelfMIS
 from ecgfm.train.encoders import build_encoder
 from ecgfm.train.objectives import SelfMISObjective
 from ecgfm.train.pretrain_data import DataSources, PretrainData
 from ecgfm.train.retrieval import retrieval_recall
+from ecgfm.train.rr_targets import RR_TARGET_NAMES, RRTargets
 from ecgfm.train.single_lead import SingleLeadRecords
 from ecgfm.transforms import functional as Fn
 from ecgfm.transforms.views import SelfCut
@@ -152,3 +153,55 @@ def test_contrast_recordings_are_cinc_and_pretrain_lead_one(tmp_path: Path) -> N
     assert m.contrast_length == 1000
     np.testing.assert_array_equal(usable, np.flatnonzero(want.lengths >= 1000))
     assert len(usable) == 5  # 3 CinC recordings (9 s or more) + 2 PTB-XL records of 10 s
+
+
+def test_rr_term_equals_the_hand_composition_and_trains_a_linear_head() -> None:
+    torch.manual_seed(0)
+    m = SelfMISMethod(**TINY, rr_weight=0.5)  # type: ignore[arg-type]
+    assert m.rr_length == 5000 and isinstance(m.rr_loss, FeatureRegressionLoss)
+    head = m.objective.regression_head
+    assert isinstance(head, torch.nn.Linear) and head.out_features == len(RR_TARGET_NAMES)
+    g = _gen(4)
+    x, w = torch.randn(3, 12, T, generator=g), torch.randn(4, 1, 700, generator=g)
+    target = torch.randn(4, len(RR_TARGET_NAMES), generator=g)
+    valid = torch.tensor([True, True, False, True])
+    loss, parts = m.training_loss(m.objective, x, rr_windows=w, rr_target=target, rr_valid=valid)
+    plain, _ = m.training_loss(m.objective, x)
+    pred = head(m.encoder.forward_embedding(w))
+    want = FeatureRegressionLoss()(pred, target, valid)
+    assert set(parts) == {"siglip", "regression"} and parts["regression"] == float(want.detach())
+    torch.testing.assert_close(loss, plain + 0.5 * want)
+    loss.backward()
+    assert head.weight.grad is not None and head.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in m.teacher.parameters())
+
+
+def test_rr_weight_zero_builds_exactly_the_former_objective() -> None:
+    torch.manual_seed(0)
+    a = SelfMISMethod(**TINY).objective.state_dict()  # type: ignore[arg-type]
+    torch.manual_seed(0)
+    b = SelfMISMethod(**TINY, rr_weight=0.0).objective.state_dict()  # type: ignore[arg-type]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(k.startswith("regression") for k in a)
+
+
+def test_rr_targets_are_fitted_on_windows_of_the_recordings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m = SelfMISMethod(**TINY, rr_weight=1.0)  # type: ignore[arg-type]
+    lengths = [6000, 4000, 5000]  # the second is shorter than one 5000-sample window
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    sig = np.random.default_rng(0).normal(size=offsets[-1]).astype(np.float32)
+    recs = SingleLeadRecords(sig, offsets, list("abc"), list("abc"), ["t"] * 3,
+                             m.contrast_preset)  # fmt: skip
+    seen = {}
+
+    def fake_fit(windows: torch.Tensor, fs: float) -> str:
+        seen.update(shape=tuple(windows.shape), fs=fs)
+        return "fitted"
+
+    monkeypatch.setattr(RRTargets, "fit", staticmethod(fake_fit))
+    assert m.rr_targets(recs, np.array([0, 2]), sample=16, seed=1) == "fitted"
+    assert seen == {"shape": (16, 1, 5000), "fs": 500}
+    with pytest.raises(ValueError, match="no recording"):
+        m.rr_targets(recs, np.array([], dtype=np.int64))
