@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The arms of the SelfMIS ablations, from the registered selfmis-lead1 (run C), same seed,
 # same SigLIP batches and crops, same schedule; run from the repository root with ECGFM_CACHE
-# set. Usage: bash artifacts/selfmis-v2/train_arms.sh STEPS cmsc|plain|rr
-# (rr: session 7, artifacts/selfmis-v3/README.md; it needs the optional neurokit2)
+# set. Usage: bash artifacts/selfmis-v2/train_arms.sh STEPS cmsc|plain|rr|rr3x16
+# (rr, rr3x16: session 7, artifacts/selfmis-v3/README.md; they need the optional neurokit2)
 set -euo pipefail
 steps=$1
 arm=$2
@@ -18,7 +18,9 @@ case $arm in
   plain) extra=() ;;
   rr) extra=(--rr-weight 1.0 --cinc-root ../shared/data/cinc2017 --cmsc-ptbxl
              --rr-batch-size 8) ;;
-  *) echo "arm must be cmsc, plain or rr" >&2; exit 2 ;;
+  rr3x16) extra=(--rr-weight 3.0 --cinc-root ../shared/data/cinc2017 --cmsc-ptbxl
+                 --rr-batch-size 16) ;;
+  *) echo "arm must be cmsc, plain, rr or rr3x16" >&2; exit 2 ;;
 esac
 exec python -m torch.distributed.run --nproc_per_node 2 --master_port "$((29500 + ${#arm}))" \
   examples/train_selfmis.py --out "runs/v2/$arm" "${common[@]}" "${extra[@]}"
