@@ -286,19 +286,9 @@ class SingleLeadRecords:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Two normalised windows ``(B, 1, length)`` of each recording of ``index`` (the
         module docstring says where they lie); ``generator`` draws positions and order."""
-        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1).tolist()
-        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f"length must be a positive int, got {length!r}")
         views: list[list[np.ndarray]] = [[], []]
-        for i in idx:
-            if not 0 <= i < len(self):
-                raise IndexError(f"record index {i} out of range for {len(self)} recordings")
-            lo, n = int(self.offsets[i]), int(self.offsets[i + 1] - self.offsets[i])
-            if n < length:
-                raise ValueError(
-                    f"recording {self.record_ids[i]} has {n} samples, fewer than one "
-                    f"{length}-sample view; leave it out (pair_counts) or shorten the views"
-                )
+        advice = "leave it out (pair_counts) or shorten the views"
+        for lo, n in self._spans(index, length, "view", advice):
             if n >= 2 * length:  # a <= b uniform: windows [a, a + L) and [b + L, b + 2L)
                 a, b = sorted(torch.randint(n - 2 * length + 1, (2,), generator=generator))
                 starts = [int(a), int(b) + length]
@@ -319,10 +309,25 @@ class SingleLeadRecords:
         """One normalised window ``(B, 1, length)`` of each recording of ``index``, at a
         uniform random position drawn with ``generator`` (e.g. the windows of the
         RR-distillation term)."""
+        out = []
+        for lo, n in self._spans(index, length, "window", "leave it out (lengths >= length)"):
+            s = int(torch.randint(n - length + 1, (), generator=generator))
+            out.append(np.asarray(self.signals[lo + s : lo + s + length], dtype=np.float32))
+        return self._normalised(out, length)
+
+    def _spans(
+        self,
+        index: torch.Tensor | Sequence[int] | np.ndarray,
+        length: int,
+        what: str,
+        advice: str,
+    ) -> list[tuple[int, int]]:
+        """``(first sample, samples)`` of every recording of ``index``, each checked to hold
+        one ``length``-sample ``what`` (the error names ``advice``)."""
         idx = torch.as_tensor(index, dtype=torch.long).reshape(-1).tolist()
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
             raise ValueError(f"length must be a positive int, got {length!r}")
-        out = []
+        spans = []
         for i in idx:
             if not 0 <= i < len(self):
                 raise IndexError(f"record index {i} out of range for {len(self)} recordings")
@@ -330,11 +335,10 @@ class SingleLeadRecords:
             if n < length:
                 raise ValueError(
                     f"recording {self.record_ids[i]} has {n} samples, fewer than one "
-                    f"{length}-sample window; leave it out (lengths >= length)"
+                    f"{length}-sample {what}; {advice}"
                 )
-            s = int(torch.randint(n - length + 1, (), generator=generator))
-            out.append(np.asarray(self.signals[lo + s : lo + s + length], dtype=np.float32))
-        return self._normalised(out, length)
+            spans.append((lo, n))
+        return spans
 
     def _normalised(self, windows: list[np.ndarray], length: int) -> torch.Tensor:
         """The preset's per-window normalisation of raw windows, ``(B, 1, length)``."""
