@@ -174,7 +174,7 @@ def test_selfmis_with_cmsc_term_logs_both_terms(env: dict, tmp_path: Path) -> No
 
 @pytest.mark.skipif(not HAVE_NK, reason="neurokit2 is not installed (optional)")
 def test_selfmis_with_rr_term_logs_both_terms(env: dict, tmp_path: Path) -> None:
-    """SelfMIS + RR distillation on 3 CinC 2017 recordings (one under 10 s, left out)."""
+    """SelfMIS + RR distillation on the first 3 CinC 2017 recordings (30, 60 and 30 s)."""
     out = tmp_path / "rr"
     rr = ["--rr-weight", "0.5", "--cinc-root", str(SHARED / "data" / "cinc2017")]
     rr += ["--max-cinc", "3", "--rr-batch-size", "2", "--rr-fit-windows", "8"]
@@ -183,7 +183,7 @@ def test_selfmis_with_rr_term_logs_both_terms(env: dict, tmp_path: Path) -> None
           "--steps", "2"], env)  # fmt: skip
     recs = _log(out)
     start = recs[0]["args"]
-    assert start["rr_records"] == {"cinc2017": 3} and start["rr_usable_records"] == 2
+    assert start["rr_records"] == {"cinc2017": 3} and start["rr_usable_records"] == 3
     state = start["rr_targets"]
     assert len(state["names"]) == len(state["center"]) == len(state["scale"]) == 21
     train = [r for r in recs if "lr" in r]
